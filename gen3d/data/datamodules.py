@@ -1,0 +1,176 @@
+"""Lightning DataModules: point clouds (procedural or PC15k layout) and image folders.
+
+This is the only module of :mod:`gen3d.data` that imports Lightning.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from lightning.pytorch import LightningDataModule
+from torch.utils.data import DataLoader
+
+from gen3d.data import shapes
+from gen3d.data.datasets import PC15kDataset, PointCloudDataset, ProceduralDataset
+from gen3d.data.images import ImageFolderDataset
+from gen3d.data.normalize import GlobalNorm, check_mode
+from gen3d.errors import InputError
+
+PROCEDURAL = "procedural"
+
+
+class PointCloudDataModule(LightningDataModule):
+    """Train/val/test point clouds with PointFlow's protocol (global statistics from the train split).
+
+    Args:
+        root: a dataset root in the PC15k layout, or None / ``"procedural"`` to generate the built-in
+            procedural shapes in memory.
+        classes: class names (None: all classes; for PC15k also synset ids).
+        tr_sample_size: training points per item.
+        te_sample_size: test points per item.
+        batch_size: clouds per batch.
+        num_workers: DataLoader workers.
+        normalize: "global" (fitted on the train split, reused for val/test), "box" or "none".
+        per_class: procedural only: shapes per class over all splits.
+        seed: procedural only: dataset seed.
+        points: procedural only: points per generated shape.
+        split: procedural only: train/val/test fractions.
+        replacement: random training subsets drawn with replacement (PointFlow) or without.
+        drop_last: drop the last incomplete training batch.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        classes: str | Sequence[str] | None = None,
+        tr_sample_size: int = 2048,
+        te_sample_size: int = 2048,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        normalize: str = "global",
+        per_class: int = 20,
+        seed: int = 0,
+        points: int = shapes.DEFAULT_POINTS,
+        split: str | Sequence[float] = shapes.DEFAULT_SPLIT,
+        replacement: bool = False,
+        drop_last: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        check_mode(normalize)
+        if batch_size < 1 or num_workers < 0:
+            raise InputError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
+        self.root = None if root is None or str(root) == PROCEDURAL else os.fspath(root)
+        self.classes = classes
+        self.tr_sample_size, self.te_sample_size = tr_sample_size, te_sample_size
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.normalize = normalize
+        self.per_class, self.seed, self.points = per_class, seed, points
+        self.split = shapes.parse_split(split)
+        self.replacement, self.drop_last = replacement, drop_last
+        self._datasets: dict[str, PointCloudDataset] = {}
+
+    def _make(self, split: str, norm: GlobalNorm | None) -> PointCloudDataset:
+        common: dict[str, Any] = {
+            "tr_sample_size": self.tr_sample_size,
+            "te_sample_size": self.te_sample_size,
+            "normalize": self.normalize,
+            "norm": norm,
+            "random_subsample": split == "train",
+            "replacement": self.replacement,
+        }
+        if self.root is None:
+            return ProceduralDataset(self.classes, split, self.per_class, self.seed, self.points, self.split, **common)
+        return PC15kDataset(self.root, self.classes, split, **common)
+
+    def dataset(self, split: str) -> PointCloudDataset:
+        """The dataset of ``split`` ("train", "val", "test"); built on first use, normalised with the train
+        split's statistics."""
+        if split not in self._datasets:
+            norm = None if split == "train" else self.dataset("train").norm
+            self._datasets[split] = self._make(split, norm)
+        return self._datasets[split]
+
+    @property
+    def norm(self) -> GlobalNorm | None:
+        """The global normalisation fitted on the train split (None unless ``normalize="global"``)."""
+        return self.dataset("train").norm
+
+    def setup(self, stage: str | None = None) -> None:
+        wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
+        for split in wanted.get(stage or "", ("train", "val", "test")):
+            self.dataset(split)
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.dataset(split),
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            drop_last=self.drop_last and shuffle,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+
+class ImageDataModule(LightningDataModule):
+    """An image folder for GAN training (train loader only: GANs have no validation split).
+
+    Args:
+        root: folder of PNG/JPEG images (recursive).
+        size: image side in pixels.
+        batch_size: images per batch.
+        num_workers: DataLoader workers.
+        center_crop: side of a centre square cut out before resizing (None: none).
+        hflip: random horizontal flips.
+        drop_last: drop the last incomplete batch.
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        size: int = 64,
+        batch_size: int = 16,
+        num_workers: int = 0,
+        center_crop: int | None = None,
+        hflip: bool = False,
+        drop_last: bool = False,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        if batch_size < 1 or num_workers < 0:
+            raise InputError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
+        self.root, self.size = os.fspath(root), size
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.center_crop, self.hflip, self.drop_last = center_crop, hflip, drop_last
+        self._dataset: ImageFolderDataset | None = None
+
+    @property
+    def dataset(self) -> ImageFolderDataset:
+        """The image dataset (built on first use)."""
+        if self._dataset is None:
+            self._dataset = ImageFolderDataset(self.root, self.size, self.center_crop, self.hflip)
+        return self._dataset
+
+    def setup(self, stage: str | None = None) -> None:
+        _ = self.dataset
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(
+            self.dataset,
+            batch_size=self.batch_size,
+            shuffle=True,
+            num_workers=self.num_workers,
+            drop_last=self.drop_last,
+            persistent_workers=self.num_workers > 0,
+        )

@@ -7,12 +7,16 @@ PIP := $(PY) -m pip --disable-pip-version-check
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup sysdeps demo test test-fast lint format bench clean
+.PHONY: setup sysdeps browser demo test test-fast lint format bench clean
 
 setup: sysdeps $(VENV)/.installed
 
 sysdeps:
 	@bash scripts/ensure_sysdeps.sh
+
+# Headless Chromium for the viewer's browser test (installed when missing and running as root).
+browser:
+	@bash scripts/ensure_chromium.sh
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +35,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 demo: setup
 	$(VENV)/bin/gen3d demo --out runs/demo
 
-test: setup
+test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,32 @@
+"""``gen3d view PATH``: browse samples, meshes and models in the web viewer (viser).
+
+Only the standard library is imported here; the viewer loads on demand.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "view",
+        help="browse samples, meshes and checkpoints in a local web viewer",
+        description="Serve an interactive 3D viewer of PATH: a run directory, a samples file "
+        "(.npz/.npy/.ply) or folder, a mesh, or a checkpoint. Open the printed URL in a browser; "
+        "Ctrl-C stops it. Files are saved only into the run directory (its viewer/ folder).",
+    )
+    parser.add_argument("path", help="run directory, samples file or folder, mesh file, or checkpoint")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--port", type=int, default=8080, help="port (default 8080; the next free one if busy)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from gen3d.errors import InputError
+    from gen3d.viewer import build_viewer
+
+    if not 0 <= args.port <= 65535:
+        raise InputError(f"--port must be between 0 and 65535, got {args.port}")
+    build_viewer(args.path, host=args.host, port=args.port).run()
+    return 0

@@ -1,0 +1,156 @@
+"""Model sources for the viewer: what a checkpoint must offer to be browsed interactively.
+
+The viewer talks to models through two small protocols, so it works with any model that implements them
+(and tests can drive it with simple analytic sources):
+
+- :class:`SampleSource` — a generative model of point clouds (e.g. LION): new samples from a seed with a
+  chosen sampler and step count, and interpolation between two seeds.
+- :class:`FieldSource` — a generative radiance field (e.g. GRAF): images from a camera pose and the
+  density of the field, for orbit views and marching-cubes meshes.
+
+:func:`load_checkpoint_source` opens a checkpoint and returns the matching adapter. Adapters are
+registered per model family with :func:`register_adapter`; a checkpoint no adapter recognises raises
+:class:`gen3d.errors.InputError` naming the families that are known.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from gen3d.errors import InputError
+
+
+@runtime_checkable
+class SampleSource(Protocol):
+    """A generative model of point clouds.
+
+    Attributes:
+        samplers: names of the sampling algorithms offered (e.g. ``("ddpm", "ddim")``), first = default.
+        default_steps: default number of sampling steps.
+    """
+
+    samplers: tuple[str, ...]
+    default_steps: int
+
+    def sample(self, seed: int, n: int, sampler: str, steps: int) -> np.ndarray:
+        """Draw ``n`` clouds from the noise of ``seed``.
+
+        Returns:
+            (N, P, 3) float32 points.
+        """
+        ...
+
+    def interpolate(
+        self, seed_a: int, seed_b: int, alpha: float, sampler: str | None = None, steps: int | None = None
+    ) -> np.ndarray:
+        """One cloud generated from the noise/latents of ``seed_a`` and ``seed_b`` mixed by ``alpha`` (0 = a).
+
+        Returns:
+            (P, 3) float32 points.
+        """
+        ...
+
+
+@runtime_checkable
+class FieldSource(Protocol):
+    """A generative radiance field.
+
+    Attributes:
+        aabb: (6,) box (xmin, ymin, zmin, xmax, ymax, zmax) holding the scene, for meshing.
+        radius: default camera distance from the origin.
+    """
+
+    aabb: tuple[float, float, float, float, float, float]
+    radius: float
+
+    def render(self, c2w: np.ndarray, H: int, W: int, seed: int = 0) -> np.ndarray:
+        """Render the scene of latent ``seed`` from camera-to-world pose ``c2w`` (4, 4), OpenGL convention.
+
+        Returns:
+            (H, W, 3) float image in [0, 1].
+        """
+        ...
+
+    def density(self, xyz: Any, seed: int = 0) -> Any:
+        """Volume density sigma at positions ``xyz`` (M, 3) (a torch tensor), as (M,)."""
+        ...
+
+
+Adapter = Callable[[Path, dict], Any]
+_ADAPTERS: dict[str, tuple[Callable[[dict], bool], Adapter]] = {}
+
+
+def register_adapter(family: str, matches: Callable[[dict], bool], build: Adapter) -> None:
+    """Register how to turn a checkpoint of one model family into a source.
+
+    Args:
+        family: name of the family (shown in error messages), e.g. ``"lion"``.
+        matches: predicate on the loaded checkpoint dict.
+        build: ``build(path, checkpoint)`` returning a :class:`SampleSource` or :class:`FieldSource`.
+    """
+    _ADAPTERS[family] = (matches, build)
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """Load a checkpoint dict on the CPU (``weights_only=True``), raising :class:`InputError` if unreadable."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError("no such checkpoint file", p)
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        raise InputError(f"not a readable checkpoint ({type(exc).__name__}: {exc})", p) from exc
+    if not isinstance(ckpt, dict):
+        raise InputError(f"expected a checkpoint dict, found {type(ckpt).__name__}", p)
+    return ckpt
+
+
+def load_checkpoint_source(path: str | os.PathLike) -> Any:
+    """Open a checkpoint as a :class:`SampleSource` or :class:`FieldSource`.
+
+    Args:
+        path: a ``.ckpt``/``.pt`` file written by gen3d's training.
+
+    Returns:
+        The adapter of the first registered family whose predicate accepts the checkpoint.
+    """
+    _register_builtin_adapters()
+    ckpt = read_checkpoint(path)
+    for family, (matches, build) in _ADAPTERS.items():
+        if matches(ckpt):
+            try:
+                return build(Path(path), ckpt)
+            except InputError:
+                raise
+            except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+                raise InputError(f"could not build a {family} model from this checkpoint ({exc})", path) from exc
+    known = ", ".join(sorted(_ADAPTERS)) or "none available in this installation"
+    raise InputError(f"no viewer adapter recognises this checkpoint (model families: {known})", path)
+
+
+def _register_builtin_adapters() -> None:
+    """Register the adapters of gen3d's own model families whose modules are present (imports stay lazy)."""
+    import importlib.util
+
+    from gen3d.viewer import adapters
+
+    def present(module: str) -> bool:
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:
+            return False
+
+    if "lion" not in _ADAPTERS and present("gen3d.lit.lion_module"):
+        register_adapter("lion", adapters.is_lion_checkpoint, adapters.build_lion_source)
+    if "graf" not in _ADAPTERS and present("gen3d.lit.graf_module"):
+        register_adapter("graf", adapters.is_graf_checkpoint, adapters.build_graf_source)

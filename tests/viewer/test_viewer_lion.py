@@ -1,0 +1,114 @@
+"""LION checkpoints in the viewer: the sample-source adapter against LionModule's own sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+lion_module = pytest.importorskip("gen3d.lit.lion_module")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny networks run fastest on one thread (many threads only contend on a shared 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+TINY = {
+    "num_points": 48,
+    "style_dim": 8,
+    "vae_channels": [8],
+    "vae_resolutions": [4],
+    "enc_channels": [8],
+    "enc_resolutions": [4],
+    "glb_prior_channels": 16,
+    "glb_prior_blocks": 1,
+    "glb_time_dim": 8,
+    "loc_prior_channels": [8],
+    "loc_prior_resolutions": [4],
+    "loc_time_dim": 8,
+    "schedule": {"kind": "linear", "num_train_timesteps": 40, "beta_start": 1e-4, "beta_end": 0.02},
+}
+
+
+def _save(module, path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def lion_ckpt(tmp_path_factory):
+    """A tiny, untrained prior-stage LION module with a non-trivial normalisation, saved as Lightning does."""
+    torch.manual_seed(0)
+    module = lion_module.LionModule(config=TINY, stage="prior", ema_decay=0.0)
+    module.set_normalization([1.0, -2.0, 0.5], [0.25])
+    path = _save(module, tmp_path_factory.mktemp("lion_run") / "checkpoints" / "last.ckpt")
+    return path, module.eval()
+
+
+def test_slerp_endpoints_and_norm():
+    from gen3d.viewer.adapters import slerp
+
+    a, b = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
+    torch.testing.assert_close(slerp(a, b, 0.0), a)
+    torch.testing.assert_close(slerp(a, b, 1.0), b)
+    mid = slerp(a, b, 0.5)
+    torch.testing.assert_close(mid, torch.tensor([1.0, 1.0, 0.0]) / 2**0.5)  # on the unit circle, halfway
+    torch.testing.assert_close(slerp(a, a, 0.3), a)
+
+
+def test_samples_match_lion_module_generate(lion_ckpt):
+    from gen3d.viewer.sources import SampleSource, load_checkpoint_source
+
+    path, module = lion_ckpt
+    source = load_checkpoint_source(path)
+    assert isinstance(source, SampleSource)
+    clouds = source.sample(seed=5, n=2, sampler="ddim", steps=3)
+    ref = module.generate(2, "ddim", 3, seed=5).numpy()  # LionModule's own sampling, de-normalised
+    assert clouds.shape == (2, 48, 3)
+    np.testing.assert_allclose(clouds, ref, rtol=0, atol=1e-6)
+
+
+def test_interpolation_ends_at_each_seed_and_moves_continuously(lion_ckpt):
+    from gen3d.viewer.sources import load_checkpoint_source
+
+    source = load_checkpoint_source(lion_ckpt[0])
+    at = {a: source.interpolate(0, 1, a, sampler="ddim", steps=3) for a in (0.0, 0.05, 1.0)}
+    # alpha = 0 depends on seed A only, alpha = 1 on seed B only (ddim is deterministic).
+    np.testing.assert_allclose(at[0.0], source.interpolate(0, 9, 0.0, sampler="ddim", steps=3), atol=1e-6)
+    np.testing.assert_allclose(at[1.0], source.interpolate(1, 9, 0.0, sampler="ddim", steps=3), atol=1e-6)
+    small_step = np.abs(at[0.05] - at[0.0]).mean()
+    assert 0 < small_step < 0.5 * np.abs(at[1.0] - at[0.0]).mean()
+
+
+def test_viewer_generates_from_a_lion_checkpoint(lion_ckpt):
+    from gen3d.viewer import build_viewer
+
+    path, _ = lion_ckpt
+    app = build_viewer(path, port=0)
+    assert app.sample_source is not None and app.field_source is None
+    assert app.run_dir == path.parent.parent.resolve()
+    app.start()
+    try:
+        assert "Sampler" in app._gui["sampler"].label and app._gui["sampler"].options == ("dpm", "ddim", "ddpm")
+        items = app.generate(seed=2, n=2, sampler="ddim", steps=3)
+        assert [it.points.shape for it in items] == [(48, 3), (48, 3)]
+        saved = app.save_current("ply", name="lion_sample")
+        assert saved.parent == path.parent.parent.resolve() / "viewer"
+    finally:
+        app.stop()
+
+
+def test_a_vae_stage_checkpoint_cannot_be_sampled(tmp_path):
+    from gen3d.errors import InputError
+    from gen3d.viewer.sources import load_checkpoint_source
+
+    module = lion_module.LionModule(config=TINY, stage="vae", ema_decay=0.0)
+    path = _save(module, tmp_path / "vae.ckpt")
+    with pytest.raises(InputError, match="VAE"):
+        load_checkpoint_source(path)

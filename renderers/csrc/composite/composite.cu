@@ -1,0 +1,227 @@
+// CUDA twin of composite_cpu.cpp: one thread per ray, the same arithmetic and the same early termination.
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include "composite.h"
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// kC > 0: channel count known at compile time; kC == 0: n_channels at run time.
+template <typename scalar_t, int kC>
+__global__ void CompositeForwardCudaKernel(
+    const scalar_t* __restrict__ alphas,
+    const scalar_t* __restrict__ values,
+    const scalar_t* __restrict__ t_starts,
+    const scalar_t* __restrict__ t_ends,
+    const int64_t* __restrict__ chunk_starts,
+    const int64_t* __restrict__ chunk_cnts,
+    int64_t n_rays,
+    int64_t n_channels,
+    scalar_t eps,
+    scalar_t* __restrict__ out_values,
+    scalar_t* __restrict__ out_opacity,
+    scalar_t* __restrict__ out_depth,
+    scalar_t* __restrict__ out_trans,
+    int64_t* __restrict__ out_live) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= n_rays) return;
+  const int64_t n_ch = kC > 0 ? kC : n_channels;
+  const int64_t start = chunk_starts[r];
+  const int64_t end = start + chunk_cnts[r];
+  double trans = 1;  // transmittance before the current sample, accumulated in double as on the CPU
+  scalar_t opacity = 0;
+  scalar_t depth = 0;
+  scalar_t* v_out = out_values + r * n_ch;
+  int64_t i = start;
+  for (; i < end; ++i) {
+    const scalar_t t = static_cast<scalar_t>(trans);
+    if (t < eps) break;
+    const scalar_t alpha = alphas[i];
+    const scalar_t w = t * alpha;
+    const scalar_t* v = values + i * n_ch;
+    for (int64_t c = 0; c < n_ch; ++c) v_out[c] += w * v[c];
+    opacity += w;
+    depth += w * ((t_starts[i] + t_ends[i]) * scalar_t(0.5));
+    if (out_trans != nullptr) out_trans[i] = t;
+    trans *= static_cast<double>(scalar_t(1) - alpha);
+  }
+  if (out_live != nullptr) out_live[r] = i - start;
+  out_opacity[r] = opacity;
+  out_depth[r] = depth;
+}
+
+template <typename scalar_t, int kC>
+__global__ void CompositeBackwardCudaKernel(
+    const scalar_t* __restrict__ grad_values,
+    const scalar_t* __restrict__ grad_opacity,
+    const scalar_t* __restrict__ grad_depth,
+    const scalar_t* __restrict__ values,
+    const scalar_t* __restrict__ t_starts,
+    const scalar_t* __restrict__ t_ends,
+    const int64_t* __restrict__ chunk_starts,
+    const int64_t* __restrict__ chunk_cnts,
+    const scalar_t* __restrict__ out_values,
+    const scalar_t* __restrict__ out_opacity,
+    const scalar_t* __restrict__ out_depth,
+    const scalar_t* __restrict__ trans,
+    const scalar_t* __restrict__ alphas,
+    const int64_t* __restrict__ live_cnts,
+    int64_t n_rays,
+    int64_t n_channels,
+    scalar_t* __restrict__ grad_sigmas,
+    scalar_t* __restrict__ grad_vals) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= n_rays) return;
+  const int64_t n_ch = kC > 0 ? kC : n_channels;
+  const int64_t start = chunk_starts[r];
+  const int64_t end = start + live_cnts[r];
+  // Terminated samples (after the live prefix) get zero gradients.
+  for (int64_t i = end; i < start + chunk_cnts[r]; ++i) {
+    grad_sigmas[i] = 0;
+    for (int64_t c = 0; c < n_ch; ++c) grad_vals[i * n_ch + c] = 0;
+  }
+  const scalar_t* gv = grad_values + r * n_ch;
+  const scalar_t go = grad_opacity[r];
+  const scalar_t gd = grad_depth[r];
+  // See composite_cpu.cpp for the derivation.
+  double remaining = static_cast<double>(gd) * out_depth[r] + static_cast<double>(go) * out_opacity[r];
+  for (int64_t c = 0; c < n_ch; ++c) remaining += static_cast<double>(gv[c]) * out_values[r * n_ch + c];
+  for (int64_t i = start; i < end; ++i) {
+    const scalar_t w = trans[i] * alphas[i];
+    const scalar_t* v = values + i * n_ch;
+    scalar_t* gval = grad_vals + i * n_ch;
+    double vi = gd * ((t_starts[i] + t_ends[i]) * scalar_t(0.5)) + go;
+    for (int64_t c = 0; c < n_ch; ++c) {
+      vi += gv[c] * v[c];
+      gval[c] = w * gv[c];
+    }
+    remaining -= w * vi;
+    const double grad_tau = (trans[i] - w) * vi - remaining;
+    grad_sigmas[i] = static_cast<scalar_t>(grad_tau * (t_ends[i] - t_starts[i]));
+  }
+}
+
+__global__ void PackedChunksCudaKernel(
+    const int64_t* __restrict__ ri,
+    int64_t n,
+    int64_t n_rays,
+    int64_t* __restrict__ first,
+    int* __restrict__ bad) {
+  const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i > n) return;
+  if (i == n) {  // rays after the last sample start at n
+    for (int64_t r = n > 0 ? ri[n - 1] + 1 : 0; r <= n_rays; ++r) {
+      if (r >= 0) first[r] = n;
+    }
+    return;
+  }
+  const int64_t cur = ri[i];
+  const int64_t prev = i == 0 ? -1 : ri[i - 1];
+  if (cur < prev || cur < 0 || cur >= n_rays) {
+    atomicOr(bad, 1);
+    return;
+  }
+  for (int64_t r = prev + 1 > 0 ? prev + 1 : 0; r <= cur; ++r) first[r] = i;
+}
+
+inline int NumBlocks(int64_t n) {
+  return static_cast<int>((n + kThreads - 1) / kThreads);
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> CompositeCuda(
+    const at::Tensor& sigmas,
+    const at::Tensor& values,
+    const at::Tensor& t_starts,
+    const at::Tensor& t_ends,
+    const at::Tensor& chunk_starts,
+    const at::Tensor& chunk_cnts,
+    double eps,
+    bool save_aux) {
+  RENDERERS_CHECK_CUDA(sigmas);
+  c10::cuda::CUDAGuard device_guard(sigmas.device());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const int64_t n_rays = chunk_starts.size(0);
+  const int64_t n_channels = values.size(1);
+  auto alphas = CompositeAlphas(sigmas, t_starts, t_ends);
+  auto out_values = at::zeros({n_rays, n_channels}, sigmas.options());
+  auto out_opacity = at::zeros({n_rays}, sigmas.options());
+  auto out_depth = at::zeros({n_rays}, sigmas.options());
+  auto trans = at::empty({save_aux ? sigmas.size(0) : 0}, sigmas.options());
+  auto live = at::zeros({save_aux ? n_rays : 0}, chunk_starts.options());
+  if (n_rays > 0) {
+    AT_DISPATCH_FLOATING_TYPES(sigmas.scalar_type(), "CompositeCuda", [&] {
+      RenderersDispatchChannels(n_channels, [&](auto kc) {
+        CompositeForwardCudaKernel<scalar_t, decltype(kc)::value><<<NumBlocks(n_rays), kThreads, 0, stream>>>(
+            alphas.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(),
+            t_ends.data_ptr<scalar_t>(), chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(), n_rays,
+            n_channels, static_cast<scalar_t>(eps), out_values.data_ptr<scalar_t>(),
+            out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(),
+            save_aux ? trans.data_ptr<scalar_t>() : nullptr, save_aux ? live.data_ptr<int64_t>() : nullptr);
+      });
+    });
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  }
+  if (!save_aux) alphas = at::empty({0}, sigmas.options());
+  return std::make_tuple(out_values, out_opacity, out_depth, trans, alphas, live);
+}
+
+std::tuple<at::Tensor, at::Tensor> CompositeBackwardCuda(
+    const at::Tensor& grad_values,
+    const at::Tensor& grad_opacity,
+    const at::Tensor& grad_depth,
+    const at::Tensor& values,
+    const at::Tensor& t_starts,
+    const at::Tensor& t_ends,
+    const at::Tensor& chunk_starts,
+    const at::Tensor& chunk_cnts,
+    const at::Tensor& out_values,
+    const at::Tensor& out_opacity,
+    const at::Tensor& out_depth,
+    const at::Tensor& trans,
+    const at::Tensor& alphas,
+    const at::Tensor& live_cnts) {
+  RENDERERS_CHECK_CUDA(values);
+  c10::cuda::CUDAGuard device_guard(values.device());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const int64_t n_rays = chunk_starts.size(0);
+  const int64_t n_channels = values.size(1);
+  // Every sample belongs to one chunk, whose thread writes its gradient (zero after early termination).
+  auto grad_sigmas = at::empty({values.size(0)}, values.options());
+  auto grad_vals = at::empty_like(values);
+  if (n_rays == 0 || values.size(0) == 0) return std::make_tuple(grad_sigmas, grad_vals);
+  AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "CompositeBackwardCuda", [&] {
+    RenderersDispatchChannels(n_channels, [&](auto kc) {
+      CompositeBackwardCudaKernel<scalar_t, decltype(kc)::value><<<NumBlocks(n_rays), kThreads, 0, stream>>>(
+          grad_values.data_ptr<scalar_t>(), grad_opacity.data_ptr<scalar_t>(), grad_depth.data_ptr<scalar_t>(),
+          values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(), t_ends.data_ptr<scalar_t>(),
+          chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(), out_values.data_ptr<scalar_t>(),
+          out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
+          alphas.data_ptr<scalar_t>(),
+          live_cnts.data_ptr<int64_t>(), n_rays, n_channels, grad_sigmas.data_ptr<scalar_t>(),
+          grad_vals.data_ptr<scalar_t>());
+    });
+  });
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  return std::make_tuple(grad_sigmas, grad_vals);
+}
+
+std::tuple<at::Tensor, at::Tensor> PackedChunksCuda(const at::Tensor& ray_indices, int64_t n_rays) {
+  RENDERERS_CHECK_CUDA(ray_indices);
+  c10::cuda::CUDAGuard device_guard(ray_indices.device());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const int64_t n = ray_indices.numel();
+  auto bounds = at::empty({n_rays + 1}, ray_indices.options());
+  auto bad = at::zeros({1}, ray_indices.options().dtype(at::kInt));
+  PackedChunksCudaKernel<<<NumBlocks(n + 1), kThreads, 0, stream>>>(
+      ray_indices.data_ptr<int64_t>(), n, n_rays, bounds.data_ptr<int64_t>(), bad.data_ptr<int>());
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  TORCH_CHECK_VALUE(bad.item<int>() == 0, "ray_indices must be sorted and lie in [0, n_rays=", n_rays, ")");
+  auto starts = bounds.narrow(0, 0, n_rays);
+  auto cnts = bounds.narrow(0, 1, n_rays).sub(starts);
+  return std::make_tuple(starts.contiguous(), cnts);
+}

@@ -1,0 +1,369 @@
+"""Multi-view image data for 3D-aware GANs: renders of the procedural shapes, and GRAF's dataset layouts.
+
+:func:`render_multiview` renders every procedural shape from random viewpoints into a flat folder of PNGs
+(GRAF's Carla layout), by ray casting the mesh (open3d's Embree ``RaycastingScene``, CPU, deterministic)
+with Lambert shading on a white background. Viewpoints follow GRAF's parameterisation: the camera sits on a
+sphere of radius ``radius`` around the object, at azimuth ``2 pi u`` and polar angle ``arccos(1 - 2 v)``
+from the up axis (+z), ``u`` and ``v`` uniform in their ranges, looking at the origin. The poses are
+written to the manifest for reference only; the GAN never sees them.
+
+The shapes are y-up in their canonical frame; they are turned z-up (``(x, y, z) -> (x, -z, y)``) to match
+GRAF's sphere. Each shape gets one seeded albedo; the light is fixed in the world, so shading is a
+function of the geometry only.
+
+GRAF's real-image datasets are thin presets over the image folder reader (:data:`GRAF_DATASETS`):
+``carla`` (a folder of PNGs), ``celeba`` (``img_align_celeba`` JPGs, 108 x 108 centre crop, random
+horizontal flip) and ``cats`` (``CAT_xx/*.jpg`` after GRAF's ``preprocess_cats.py``, random flip).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from gen3d.errors import InputError
+
+if TYPE_CHECKING:  # numpy is imported where used: the argument helpers serve the CLI, which stays light
+    import numpy as np
+
+MANIFEST = "multiview.json"
+DEFAULT_RADIUS = 2.5  # shapes fit in [-0.5, 0.5]^3: radius - 1 >= near plane > 0
+DEFAULT_FOV = 30.0
+DEFAULT_RANGE_U = (0.0, 1.0)  # full turn of azimuth
+DEFAULT_RANGE_V = (0.1464466094067262, 0.45642212862617093)  # polar angle 45..85 degrees (v = (1 - cos) / 2)
+_VIEW_STREAM, _COLOR_STREAM = 101, 102  # seed streams of gen3d.data.shapes.shape_seed not used for meshes/points
+_LIGHT = (0.3, 0.4, 0.866)  # fixed world light direction (from above), normalised where used
+
+
+def polar_to_v(degrees: float) -> float:
+    """GRAF's ``v`` for a polar angle in degrees: ``v = (1 - cos(theta)) / 2``."""
+    return (1.0 - math.cos(math.radians(degrees))) / 2.0
+
+
+def sphere_point(u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """GRAF's ``to_sphere``: unit vectors at azimuth ``2 pi u`` and polar angle ``arccos(1 - 2 v)`` (z up).
+
+    Args:
+        u, v: arrays of the same shape (...).
+
+    Returns:
+        (..., 3) unit vectors.
+    """
+    import numpy as np
+
+    theta = 2 * np.pi * np.asarray(u, dtype=np.float64)
+    phi = np.arccos(1 - 2 * np.asarray(v, dtype=np.float64))
+    return np.stack([np.sin(phi) * np.cos(theta), np.sin(phi) * np.sin(theta), np.cos(phi)], axis=-1)
+
+
+def look_at_c2w(eye: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
+    """Camera-to-world (4, 4) looking from ``eye`` at the origin, OpenGL axes (camera looks down -z)."""
+    import numpy as np
+
+    z = eye / np.linalg.norm(eye)
+    x = np.cross(np.asarray(up, dtype=np.float64), z)
+    if np.linalg.norm(x) < 1e-8:  # looking straight along the up axis
+        x = np.cross(np.array([0.0, 1.0, 0.0]), z)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    c2w = np.eye(4)
+    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = x, y, z, eye
+    return c2w
+
+
+def pixel_rays(c2w: np.ndarray, size: int, fov: float) -> tuple[np.ndarray, np.ndarray]:
+    """Rays through the centres of a ``size`` x ``size`` pinhole image (row-major, top row first).
+
+    Returns:
+        origins (size * size, 3) and unit directions (size * size, 3).
+    """
+    import numpy as np
+
+    focal = 0.5 * size / math.tan(math.radians(fov) / 2)
+    jj, ii = np.meshgrid(np.arange(size) + 0.5, np.arange(size) + 0.5, indexing="ij")  # rows, cols
+    d_cam = np.stack([(ii - size / 2) / focal, -(jj - size / 2) / focal, -np.ones_like(ii)], -1).reshape(-1, 3)
+    d = d_cam @ c2w[:3, :3].T
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    return np.broadcast_to(c2w[:3, 3], d.shape).copy(), d
+
+
+def shape_albedo(rng: np.random.Generator) -> np.ndarray:
+    """A saturated, not too dark RGB colour in [0, 1] (HSV with random hue)."""
+    import numpy as np
+
+    h, s, v = rng.uniform(0, 1), rng.uniform(0.35, 0.8), rng.uniform(0.6, 0.95)
+    k = (np.array([5.0, 3.0, 1.0]) + h * 6) % 6
+    return v - v * s * np.clip(np.minimum(k, 4 - k), 0, 1)
+
+
+def render_mesh(
+    vertices: np.ndarray,
+    faces: np.ndarray,
+    c2w: np.ndarray,
+    size: int,
+    fov: float,
+    albedo: Sequence[float],
+    background: float = 1.0,
+    supersample: int = 2,
+) -> np.ndarray:
+    """Lambert-shaded render of a triangle mesh by ray casting (open3d Embree), anti-aliased.
+
+    Args:
+        vertices: (V, 3) float.
+        faces: (F, 3) int.
+        c2w: (4, 4) camera-to-world, OpenGL axes.
+        size: output side in pixels.
+        fov: vertical = horizontal field of view in degrees.
+        albedo: RGB in [0, 1].
+        background: grey level of empty pixels.
+        supersample: rays per pixel side (the image is rendered at ``size * supersample`` and box-filtered).
+
+    Returns:
+        (size, size, 3) uint8 image.
+    """
+    import numpy as np
+    import open3d as o3d
+
+    scene = o3d.t.geometry.RaycastingScene()
+    scene.add_triangles(
+        o3d.core.Tensor(np.ascontiguousarray(vertices, dtype=np.float32)),
+        o3d.core.Tensor(np.ascontiguousarray(faces, dtype=np.uint32)),
+    )
+    n = size * supersample
+    o, d = pixel_rays(c2w, n, fov)
+    hits = scene.cast_rays(o3d.core.Tensor(np.concatenate([o, d], 1).astype(np.float32)))
+    t = hits["t_hit"].numpy()  # (n*n,), inf on a miss
+    normals = hits["primitive_normals"].numpy().astype(np.float64)  # (n*n, 3)
+    normals *= -np.sign(np.sum(normals * d, -1, keepdims=True) + 1e-12)  # face the camera
+    light = np.asarray(_LIGHT) / np.linalg.norm(_LIGHT)
+    shade = 0.35 + 0.65 * np.clip(normals @ light, 0.0, 1.0)  # (n*n,)
+    rgb = np.where(np.isfinite(t)[:, None], shade[:, None] * np.asarray(albedo)[None], background)  # (n*n, 3)
+    rgb = rgb.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
+    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+
+
+@dataclass
+class MultiviewConfig:
+    """Parameters of a rendered multi-view set (written to the manifest)."""
+
+    classes: list[str]
+    per_class: int
+    views: int
+    size: int
+    seed: int
+    first_index: int
+    radius: float
+    fov: float
+    range_u: tuple[float, float]
+    range_v: tuple[float, float]
+    background: float
+    supersample: int
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    from gen3d.utils import atomic_path
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+
+
+def render_multiview(
+    out_dir: str | os.PathLike,
+    classes: Sequence[str] | str | None = ("chair", "car", "mug"),
+    per_class: int = 16,
+    views: int = 8,
+    size: int = 64,
+    seed: int = 0,
+    *,
+    first_index: int = 0,
+    radius: float = DEFAULT_RADIUS,
+    fov: float = DEFAULT_FOV,
+    range_u: Sequence[float] = DEFAULT_RANGE_U,
+    range_v: Sequence[float] = DEFAULT_RANGE_V,
+    background: float = 1.0,
+    supersample: int = 2,
+) -> Path:
+    """Render ``views`` random views of ``per_class`` procedural shapes of each class into a PNG folder.
+
+    Files are ``<out_dir>/<class>_<index:04d>_<view:02d>.png`` (written atomically) plus ``multiview.json``
+    (parameters and the camera of every image). Everything is a function of the arguments: shape
+    ``(class, index)`` is ``gen3d.data.shapes.make_shape(class, index, seed)``, and its views and colour
+    come from seed streams of that shape. Use disjoint ``first_index`` ranges for train and held-out sets.
+
+    Args:
+        out_dir: output folder (created).
+        classes: procedural class names (list, comma-separated string, or None / "all").
+        per_class: shapes per class (indices ``first_index .. first_index + per_class - 1``).
+        views: images per shape.
+        size: image side in pixels (64 by default, as GRAF's Carla/CelebA-64).
+        seed: dataset seed.
+        first_index: index of the first shape of each class.
+        radius: camera distance to the origin.
+        fov: field of view in degrees.
+        range_u: azimuth range as fractions of a turn.
+        range_v: GRAF's ``v`` range (polar angle ``arccos(1 - 2 v)`` from +z).
+        background: grey level of the background in [0, 1] (1 = white, like Carla).
+        supersample: anti-aliasing rays per pixel side.
+
+    Returns:
+        The output folder.
+    """
+    import numpy as np
+
+    from gen3d.data.shapes import check_classes, make_shape, shape_seed
+
+    names = check_classes(classes)
+    if per_class < 1 or views < 1 or size < 4 or supersample < 1:
+        raise InputError(
+            "need per_class >= 1, views >= 1, size >= 4, supersample >= 1; "
+            f"got {per_class}, {views}, {size}, {supersample}"
+        )
+    u0, u1 = (float(x) for x in range_u)
+    v0, v1 = (float(x) for x in range_v)
+    if not (0 <= v0 <= v1 <= 1 and u0 <= u1):
+        raise InputError(f"need 0 <= v0 <= v1 <= 1 and u0 <= u1, got range_u={range_u}, range_v={range_v}")
+    if radius <= 0.9:
+        raise InputError(f"radius must exceed the shapes' bounding sphere (0.87), got {radius}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = MultiviewConfig(
+        names, per_class, views, size, seed, first_index, radius, fov, (u0, u1), (v0, v1), background, supersample
+    )
+    to_z_up = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -> (x, -z, y)
+    images = []
+    for name in names:
+        for index in range(first_index, first_index + per_class):
+            mesh = make_shape(name, index, seed)
+            verts = np.asarray(mesh.vertices) @ to_z_up.T
+            albedo = shape_albedo(np.random.default_rng(shape_seed(seed, name, index, stream=_COLOR_STREAM)))
+            rng = np.random.default_rng(shape_seed(seed, name, index, stream=_VIEW_STREAM))
+            uv = np.stack([rng.uniform(u0, u1, views), rng.uniform(v0, v1, views)], 1)  # (views, 2)
+            for view, (u, v) in enumerate(uv):
+                c2w = look_at_c2w(radius * sphere_point(u, v))
+                img = render_mesh(verts, np.asarray(mesh.faces), c2w, size, fov, albedo, background, supersample)
+                fname = f"{name}_{index:04d}_{view:02d}.png"
+                _write_png(out / fname, img)
+                images.append(
+                    {
+                        "file": fname,
+                        "class": name,
+                        "index": index,
+                        "u": float(u),
+                        "v": float(v),
+                        "c2w": c2w[:3].round(6).tolist(),
+                    }
+                )
+    from gen3d.utils import atomic_write_text
+
+    atomic_write_text(out / MANIFEST, json.dumps({"config": asdict(cfg), "images": images}, indent=1))
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------
+# GRAF's dataset layouts
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageLayout:
+    """How one of GRAF's image datasets lies in its folder and is preprocessed.
+
+    Attributes:
+        pattern: glob (relative to the root) that the dataset's images match (GRAF's ``_get_files``).
+        center_crop: side of the centre crop applied before resizing (None: no crop).
+        hflip: random horizontal flips during training (GRAF flips CelebA and Cats).
+    """
+
+    pattern: str
+    center_crop: int | None = None
+    hflip: bool = False
+
+
+GRAF_DATASETS: dict[str, ImageLayout] = {
+    # graf/datasets.py: Carla is a flat folder of PNGs ({root}/*.png).
+    "carla": ImageLayout("*.png"),
+    # graf/config.py: CenterCrop(108), RandomHorizontalFlip, Resize(64) on img_align_celeba/*.jpg (178 x 218).
+    "celeba": ImageLayout("*.jpg", center_crop=108, hflip=True),
+    # pi-GAN datasets.py CelebA: Resize(320), CenterCrop(256), flip: a 256 / 320 * 178 = 142 pixel centre crop.
+    "celeba_pigan": ImageLayout("*.jpg", center_crop=142, hflip=True),
+    # graf/datasets.py Cats: {root}/CAT_*/*.jpg (the output of data/preprocess_cats.py), RandomHorizontalFlip.
+    "cats": ImageLayout("CAT_*/*.jpg", hflip=True),
+    # gen3d's own renders (render_multiview): a flat folder of PNGs.
+    "shapes": ImageLayout("*.png"),
+    # any folder of PNG/JPEG images, searched recursively.
+    "folder": ImageLayout("**/*"),
+}
+
+
+def graf_image_dataset(root: str | os.PathLike, kind: str = "folder", size: int = 64, train: bool = True):
+    """An :class:`gen3d.data.images.ImageFolderDataset` configured as GRAF reads ``kind``.
+
+    Args:
+        root: the dataset folder (Carla: the PNG folder; CelebA: ``img_align_celeba``; Cats: the folder
+            holding ``CAT_00`` ... ``CAT_06``).
+        kind: one of :data:`GRAF_DATASETS`.
+        size: output side in pixels.
+        train: enable the layout's random flips (off for evaluation).
+
+    Returns:
+        The dataset; items are (3, size, size) float32 in [-1, 1].
+
+    Raises:
+        InputError: unknown ``kind``, missing folder, or no file in the layout's expected place.
+    """
+    from gen3d.data.images import IMAGE_SUFFIXES, ImageFolderDataset
+
+    if kind not in GRAF_DATASETS:
+        raise InputError(f"unknown image dataset layout {kind!r}; available: {', '.join(GRAF_DATASETS)}")
+    layout = GRAF_DATASETS[kind]
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"no such folder (expected a {kind} image dataset)", root)
+    if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.glob(layout.pattern)):
+        raise InputError(f"no image matches the {kind} layout ({layout.pattern})", root)
+    return ImageFolderDataset(root, size=size, center_crop=layout.center_crop, hflip=layout.hflip and train)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of the multi-view rendering command (standard library only)."""
+    parser.add_argument("--out", required=True, help="output folder of PNGs")
+    parser.add_argument("--classes", default="chair,car,mug", help="comma-separated procedural classes, or 'all'")
+    parser.add_argument("--per-class", type=int, default=16, help="shapes per class")
+    parser.add_argument("--views", type=int, default=8, help="views per shape")
+    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-index", type=int, default=0, help="index of the first shape of each class")
+
+
+def run_multiview(args: argparse.Namespace) -> int:
+    """Run :func:`render_multiview` from parsed arguments; prints the folder."""
+    out = render_multiview(
+        args.out, args.classes, args.per_class, args.views, args.size, args.seed, first_index=args.first_index
+    )
+    n = len(json.loads((out / MANIFEST).read_text())["images"])
+    print(f"wrote {n} images to {out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m gen3d.data.multiview --out DIR ...``"""
+    parser = argparse.ArgumentParser(description="Render multi-view images of the procedural shapes.")
+    add_arguments(parser)
+    return run_multiview(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,528 @@
+"""GRAF (and pi-GAN) training with Lightning: the GAN module, the image data module and the CLI entry.
+
+:class:`GRAFModule` trains a :class:`~gen3d.models.graf.generator.Generator` against GRAF's patch
+discriminator with manual optimisation (one discriminator step, then one generator step per batch):
+
+- real patches: ``F.grid_sample`` of the training images at a random K x K grid (scale annealed as GRAF);
+  fake patches: the generator's rays through an independent grid, from random poses (never the data's);
+- discriminator: logistic loss + R1 on real patches, ``gamma / 2 * E ||grad D||^2``;
+- generator: non-saturating loss; density noise annealed linearly to 0 over ``noise_steps`` iterations;
+- an exponential moving average of the generator (used for samples, evaluation and export);
+- learning rates halved at ``lr_milestones`` (GRAF's MultiStepLR).
+
+Every ``sample_every`` iterations the EMA generator renders a fixed set of codes and poses into
+``<default_root_dir>/samples/it_XXXXXXX.png`` (and TensorBoard when that logger is used). All hyper-parameters are
+plain types, so checkpoints load with ``torch.load(..., weights_only=True)``.
+
+Command line: :func:`main` runs a LightningCLI over :class:`GRAFModule` and :class:`GRAFDataModule`, e.g.
+``python -m gen3d.lit.graf_module fit --config gen3d/configs/graf_shapes.yaml``.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch.utils.data import DataLoader
+
+import renderers
+from gen3d.errors import InputError
+from gen3d.models.graf.discriminator import PatchDiscriminator
+from gen3d.models.graf.ema import ema_update
+from gen3d.models.graf.field import GRAFField, RadianceField
+from gen3d.models.graf.generator import Generator
+from gen3d.models.graf.losses import d_loss_logistic, g_loss_nonsaturating, r1_penalty
+from gen3d.models.graf.patches import graf_min_scale
+from gen3d.models.graf.pigan import PiGANField
+from gen3d.utils import atomic_path
+
+FIELDS = ("graf", "pigan")
+OPTIMIZERS = ("rmsprop", "adam")
+
+
+def build_field(
+    field: str = "graf",
+    z_dim: int = 256,
+    z_app_dim: int = 128,
+    net_depth: int = 8,
+    net_width: int = 256,
+    skips: tuple[int, ...] = (4,),
+    pos_freqs: int = 10,
+    dir_freqs: int = 4,
+    mapping_width: int = 256,
+    box_side: float | None = 0.24,
+) -> RadianceField:
+    """The radiance field named ``field`` (``"graf"``: NeRF MLP with z = [z_s, z_a]; ``"pigan"``: SIREN + FiLM)."""
+    if field == "graf":
+        if not 0 <= z_app_dim < z_dim:
+            raise InputError(f"need 0 <= z_app_dim < z_dim, got z_app_dim={z_app_dim}, z_dim={z_dim}")
+        return GRAFField(z_dim - z_app_dim, z_app_dim, net_depth, net_width, tuple(skips), pos_freqs, dir_freqs)
+    if field == "pigan":
+        return PiGANField(z_dim, net_width, net_depth, mapping_width, box_side)
+    raise InputError(f"unknown field {field!r}; available: {', '.join(FIELDS)}")
+
+
+class GRAFModule(pl.LightningModule):
+    """GRAF / pi-GAN GAN training (see the module docstring).
+
+    Args:
+        field: ``"graf"`` or ``"pigan"``.
+        z_dim: latent dimension (GRAF: 256 = 128 shape + 128 appearance).
+        z_app_dim: appearance part of z (GRAF only).
+        net_depth: MLP / FiLM layers (GRAF, pi-GAN: 8).
+        net_width: hidden width (GRAF, pi-GAN: 256).
+        skips: GRAF's skip layers.
+        pos_freqs: GRAF's point encoding octaves.
+        dir_freqs: GRAF's direction encoding octaves.
+        mapping_width: pi-GAN's mapping network width.
+        box_side: pi-GAN's ``UniformBoxWarp`` side (None: no warp).
+        image_size: training image side.
+        fov: camera field of view in degrees.
+        radius: camera distance, or ``[min, max]``.
+        near: ray range start.
+        far: ray range end.
+        range_u: azimuth range (fractions of a turn).
+        range_v: GRAF's polar ``v`` range.
+        pose_dist: ``"uniform"`` (GRAF) or ``"gaussian"`` (pi-GAN).
+        yaw_std: pi-GAN's horizontal standard deviation (radians).
+        pitch_std: pi-GAN's vertical standard deviation (radians).
+        n_samples: stratified samples per ray.
+        n_importance: hierarchical samples per ray.
+        background: ``"white"``, ``"black"``, ``"last"`` or a grey level.
+        noise_std: initial density noise (GRAF's ``raw_noise_std``).
+        noise_steps: iterations over which the noise decays linearly to 0 (GRAF: 5000; 0 keeps it constant).
+        composite_impl: ``"auto"``, ``"native"`` or ``"torch"``.
+        patch_size: K, the side of the training patches (GRAF: 32).
+        min_scale: GRAF's ``ray_sampler.min_scale``.
+        max_scale: GRAF's ``ray_sampler.max_scale``.
+        scale_anneal: GRAF's ``ray_sampler.scale_anneal`` (<= 0: no annealing).
+        ndf: discriminator base width.
+        hflip: random horizontal flips inside the discriminator.
+        optimizer: ``"rmsprop"`` (GRAF: alpha 0.99, eps 1e-8) or ``"adam"`` (pi-GAN).
+        lr_g: generator learning rate.
+        lr_d: discriminator learning rate.
+        betas: Adam betas.
+        r1_gamma: R1 weight gamma (regulariser ``gamma / 2 * E||grad D||^2``; GRAF's ``reg_param: 10`` is 20).
+        lr_milestones: iterations at which both learning rates are multiplied by ``lr_decay``.
+        lr_decay: the factor.
+        grad_clip: clip both networks' gradient norms (0: off; pi-GAN: 10 on CelebA).
+        ema_beta: decay of the generator's moving average (GRAF: 0.999).
+        sample_every: iterations between sample grids (0: never).
+        n_grid: images in each sample grid.
+        sample_seed: seed of the fixed codes and poses of the sample grids.
+    """
+
+    def __init__(
+        self,
+        field: str = "graf",
+        z_dim: int = 256,
+        z_app_dim: int = 128,
+        net_depth: int = 8,
+        net_width: int = 256,
+        skips: tuple[int, ...] = (4,),
+        pos_freqs: int = 10,
+        dir_freqs: int = 4,
+        mapping_width: int = 256,
+        box_side: float | None = 0.24,
+        image_size: int = 64,
+        fov: float = 30.0,
+        radius: float | tuple[float, float] = 2.5,
+        near: float = 1.5,
+        far: float = 3.5,
+        range_u: tuple[float, float] = (0.0, 1.0),
+        range_v: tuple[float, float] = (0.0, 0.45642212862617093),
+        pose_dist: str = "uniform",
+        yaw_std: float = 0.3,
+        pitch_std: float = 0.155,
+        n_samples: int = 64,
+        n_importance: int = 0,
+        background: str | float = "white",
+        noise_std: float = 1.0,
+        noise_steps: int = 5000,
+        composite_impl: str = "auto",
+        patch_size: int = 32,
+        min_scale: float = 0.25,
+        max_scale: float = 1.0,
+        scale_anneal: float = 0.0025,
+        ndf: int = 64,
+        hflip: bool = False,
+        optimizer: str = "rmsprop",
+        lr_g: float = 5e-4,
+        lr_d: float = 1e-4,
+        betas: tuple[float, float] = (0.0, 0.99),
+        r1_gamma: float = 20.0,
+        lr_milestones: tuple[int, ...] = (50000, 100000, 200000),
+        lr_decay: float = 0.5,
+        grad_clip: float = 0.0,
+        ema_beta: float = 0.999,
+        sample_every: int = 500,
+        n_grid: int = 16,
+        sample_seed: int = 0,
+    ):
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise InputError(f"unknown optimizer {optimizer!r}; available: {', '.join(OPTIMIZERS)}")
+        if not 0 < min_scale <= max_scale <= 1:
+            raise InputError(f"need 0 < min_scale <= max_scale <= 1, got {min_scale}, {max_scale}")
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        self.generator = build_generator(dict(self.hparams))
+        self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
+        self.discriminator = PatchDiscriminator(patch_size, ndf, 3, hflip)
+        self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
+        gen = torch.Generator().manual_seed(sample_seed)
+        self.register_buffer("z_grid", self.generator.field.sample_z(n_grid, generator=gen, device="cpu"))
+        self.register_buffer("pose_grid", self.generator.sample_poses(n_grid, generator=gen))
+
+    # ------------------------------------------------------------------ optimisation
+    def configure_optimizers(self):
+        hp = self.hparams
+        if hp.optimizer == "rmsprop":
+            opt_g = torch.optim.RMSprop(self.generator.parameters(), lr=hp.lr_g, alpha=0.99, eps=1e-8)
+            opt_d = torch.optim.RMSprop(self.discriminator.parameters(), lr=hp.lr_d, alpha=0.99, eps=1e-8)
+        else:
+            opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=tuple(hp.betas), eps=1e-8)
+            opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d, betas=tuple(hp.betas), eps=1e-8)
+        milestones = sorted(int(m) for m in hp.lr_milestones)
+        sch_g = torch.optim.lr_scheduler.MultiStepLR(opt_g, milestones, gamma=hp.lr_decay)
+        sch_d = torch.optim.lr_scheduler.MultiStepLR(opt_d, milestones, gamma=hp.lr_decay)
+        return [opt_g, opt_d], [sch_g, sch_d]
+
+    def current_min_scale(self) -> float:
+        """GRAF's annealed smallest patch scale at the current iteration."""
+        hp = self.hparams
+        return graf_min_scale(int(self.iteration), hp.min_scale, hp.max_scale, hp.scale_anneal)
+
+    def current_noise_std(self) -> float:
+        """Density noise at the current iteration (linear decay to 0, GRAF's ``decrease_nerf_noise``)."""
+        hp = self.hparams
+        if hp.noise_steps <= 0:
+            return float(hp.noise_std)
+        return float(hp.noise_std) * max(0.0, 1.0 - int(self.iteration) / hp.noise_steps)
+
+    def _fake_patches(self, batch_size: int, min_scale: float) -> torch.Tensor:
+        z = self.generator.field.sample_z(batch_size, device=self.device)
+        c2w = self.generator.sample_poses(batch_size, device=self.device)
+        grid, _ = renderers.sample_patch_grid(
+            batch_size, self.hparams.patch_size, min_scale, self.hparams.max_scale, device=self.device
+        )
+        return self.generator(z, c2w, grid)  # (B, 3, K, K)
+
+    def _clip(self, module: torch.nn.Module) -> None:
+        if self.hparams.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), self.hparams.grad_clip)
+
+    def training_step(self, batch: torch.Tensor, batch_idx: int) -> None:
+        x_real = batch[0] if isinstance(batch, (list, tuple)) else batch  # (B, 3, H, W) in [-1, 1]
+        hp = self.hparams
+        opt_g, opt_d = self.optimizers()
+        sch_g, sch_d = self.lr_schedulers()
+        B, K = x_real.shape[0], hp.patch_size
+        min_scale = self.current_min_scale()
+        self.generator.noise_std = self.current_noise_std()
+
+        # Discriminator: logistic loss on real and fake patches + R1 on the real ones.
+        self.toggle_optimizer(opt_d)
+        grid, _ = renderers.sample_patch_grid(B, K, min_scale, hp.max_scale, device=self.device)
+        real = F.grid_sample(x_real, grid.to(x_real), mode="bilinear", align_corners=True)  # (B, 3, K, K)
+        real.requires_grad_(hp.r1_gamma > 0)
+        d_real = self.discriminator(real)
+        with torch.no_grad():
+            fake = self._fake_patches(B, min_scale)
+        d_fake = self.discriminator(fake)
+        loss_d = d_loss_logistic(d_real, d_fake)
+        r1 = r1_penalty(d_real, real).mean() if hp.r1_gamma > 0 else torch.zeros((), device=self.device)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(loss_d + 0.5 * hp.r1_gamma * r1)
+        self._clip(self.discriminator)
+        opt_d.step()
+        self.untoggle_optimizer(opt_d)
+
+        # Generator: non-saturating loss through the renderer.
+        self.toggle_optimizer(opt_g)
+        loss_g = g_loss_nonsaturating(self.discriminator(self._fake_patches(B, min_scale)))
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        self._clip(self.generator)
+        opt_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        ema_update(self.generator_ema, self.generator, hp.ema_beta)
+        sch_g.step()
+        sch_d.step()
+        self.iteration += 1
+        self.log_dict(
+            {"train/loss_d": loss_d.detach(), "train/loss_g": loss_g.detach(), "train/r1": r1.detach()},
+            prog_bar=True,
+            batch_size=B,
+        )
+        self.log_dict(
+            {
+                "train/d_real": d_real.detach().mean(),
+                "train/d_fake": d_fake.detach().mean(),
+                "train/min_scale": min_scale,
+                "train/noise_std": self.generator.noise_std,
+                "train/lr_g": opt_g.param_groups[0]["lr"],
+            },
+            batch_size=B,
+        )
+        if hp.sample_every > 0 and int(self.iteration) % hp.sample_every == 0:
+            self.save_sample_grid()
+
+    # ------------------------------------------------------------------ samples
+    @torch.no_grad()
+    def render_grid_images(self, size: int | None = None) -> torch.Tensor:
+        """The EMA generator's images of the fixed sample codes and poses, (n_grid, 3, H, W) in [-1, 1]."""
+        return self.generator_ema.render(self.z_grid, self.pose_grid, size)["rgb"]
+
+    def sample_dir(self) -> Path:
+        """Folder of the periodic sample grids: ``<default_root_dir>/samples``."""
+        root = self._trainer.default_root_dir if self._trainer is not None else "."
+        return Path(root) / "samples"
+
+    def on_fit_start(self) -> None:
+        dm = self.trainer.datamodule
+        size = getattr(getattr(dm, "hparams", None), "image_size", None) if dm is not None else None
+        if size is not None and int(size) != self.hparams.image_size:
+            raise InputError(f"data.image_size={size} differs from model.image_size={self.hparams.image_size}")
+
+    def save_sample_grid(self) -> Path | None:
+        """Render the sample grid, write it as a PNG and log it to TensorBoard (rank 0 only)."""
+        if self._trainer is not None and not self.trainer.is_global_zero:
+            return None
+        images = self.render_grid_images()
+        path = self.sample_dir() / f"it_{int(self.iteration):07d}.png"
+        grid = image_grid(images)
+        write_png(path, grid)
+        logger = self.logger if self._trainer is not None else None
+        experiment = getattr(logger, "experiment", None)
+        if experiment is not None and hasattr(experiment, "add_image"):
+            experiment.add_image("samples", grid, int(self.iteration), dataformats="HWC")
+        return path
+
+
+def build_generator(hparams: dict[str, Any]) -> Generator:
+    """The generator described by a :class:`GRAFModule`'s hyper-parameters."""
+    hp = hparams
+    field = build_field(
+        hp["field"], hp["z_dim"], hp["z_app_dim"], hp["net_depth"], hp["net_width"], tuple(hp["skips"]),
+        hp["pos_freqs"], hp["dir_freqs"], hp["mapping_width"], hp["box_side"],
+    )  # fmt: skip
+    radius = hp["radius"]
+    radius = tuple(float(r) for r in radius) if isinstance(radius, (list, tuple)) else float(radius)
+    return Generator(
+        field,
+        image_size=hp["image_size"],
+        fov=hp["fov"],
+        radius=radius,
+        near=hp["near"],
+        far=hp["far"],
+        range_u=tuple(hp["range_u"]),
+        range_v=tuple(hp["range_v"]),
+        pose_dist=hp["pose_dist"],
+        yaw_std=hp["yaw_std"],
+        pitch_std=hp["pitch_std"],
+        n_samples=hp["n_samples"],
+        n_importance=hp["n_importance"],
+        background=hp["background"],
+        composite_impl=hp["composite_impl"],
+    )
+
+
+def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 2) -> np.ndarray:
+    """Tile images (N, 3, H, W) in [-1, 1] into one uint8 (rows * (H + pad), cols * (W + pad), 3) array."""
+    from gen3d.models.graf.export import to_uint8
+
+    imgs = to_uint8(images)  # (N, H, W, 3)
+    n, h, w, _ = imgs.shape
+    ncols = ncols or int(math.ceil(math.sqrt(n)))
+    nrows = int(math.ceil(n / ncols))
+    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), 255, dtype=np.uint8)
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = imgs[i]
+    return out
+
+
+def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write an (H, W, 3) uint8 array as PNG, atomically."""
+    from PIL import Image
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")
+    return path
+
+
+# ---------------------------------------------------------------------- data
+class GRAFDataModule(pl.LightningDataModule):
+    """Training images for GRAF: one of GRAF's dataset layouts, or gen3d's multi-view renders.
+
+    With ``kind="shapes"`` and no images under ``root``, the procedural shapes are rendered there first
+    (:func:`gen3d.data.multiview.render_multiview` with ``classes``, ``per_class``, ``views``, ``seed``).
+
+    Args:
+        root: image folder.
+        kind: ``"shapes"``, ``"carla"``, ``"celeba"``, ``"cats"`` or ``"folder"``
+            (:data:`gen3d.data.multiview.GRAF_DATASETS`).
+        image_size: side of the images fed to the model.
+        batch_size: images per batch (GRAF: 8).
+        num_workers: data loader workers.
+        classes: procedural classes to render (``kind="shapes"`` only).
+        per_class: shapes per class to render.
+        views: views per shape to render.
+        seed: seed of the rendered dataset.
+    """
+
+    def __init__(
+        self,
+        root: str = "datasets/graf_shapes/train",
+        kind: str = "shapes",
+        image_size: int = 64,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        classes: str = "chair,car,mug",
+        per_class: int = 32,
+        views: int = 8,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.dataset = None
+
+    def prepare_data(self) -> None:
+        from gen3d.data.images import IMAGE_SUFFIXES
+        from gen3d.data.multiview import render_multiview
+
+        hp = self.hparams
+        root = Path(hp.root)
+        has_images = root.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir())
+        if hp.kind == "shapes" and not has_images:
+            render_multiview(root, hp.classes, hp.per_class, hp.views, hp.image_size, hp.seed)
+
+    def setup(self, stage: str | None = None) -> None:
+        from gen3d.data.multiview import graf_image_dataset
+
+        if self.dataset is None:
+            self.dataset = graf_image_dataset(self.hparams.root, self.hparams.kind, self.hparams.image_size)
+            if len(self.dataset) < self.hparams.batch_size:
+                raise InputError(
+                    f"{len(self.dataset)} images but batch_size={self.hparams.batch_size}", self.hparams.root
+                )
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        return DataLoader(
+            self.dataset,
+            batch_size=hp.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
+        )
+
+
+# ---------------------------------------------------------------------- checkpoints and CLI
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint writer that writes to a temporary file and renames it (no half-written .ckpt)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO does not take storage_options")
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)
+
+
+def load_graf_module(ckpt: str | os.PathLike, map_location: str | torch.device = "cpu") -> GRAFModule:
+    """A :class:`GRAFModule` from a Lightning checkpoint (``torch.load(..., weights_only=True)``).
+
+    Raises:
+        InputError: missing, unreadable or non-GRAF checkpoint.
+    """
+    from gen3d.utils import check_exists
+
+    path = check_exists(ckpt, "file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # truncated, not a torch file, unsafe pickle
+        raise InputError(
+            f"cannot read the checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", path
+        ) from exc
+    if not isinstance(state, dict) or "state_dict" not in state or "hyper_parameters" not in state:
+        raise InputError("not a Lightning checkpoint (no state_dict / hyper_parameters)", path)
+    hp = {
+        k: v for k, v in state["hyper_parameters"].items() if not k.startswith("_")
+    }  # LightningCLI adds _instantiator
+    try:
+        module = GRAFModule(**hp)
+        module.load_state_dict(state["state_dict"])
+    except (TypeError, RuntimeError) as exc:
+        raise InputError(f"not a GRAF checkpoint ({str(exc).splitlines()[0][:200]})", path) from exc
+    return module.eval()
+
+
+def main(argv: list[str] | None = None, run: bool = True):
+    """LightningCLI over :class:`GRAFModule` / :class:`GRAFDataModule` (``fit --config ...``, any ``--trainer.*``).
+
+    The same defaults as ``gen3d train``: outputs under ``runs/<config stem>/`` (override with
+    ``--trainer.default_root_dir``), ``checkpoints/last.ckpt`` (+ every 1000 optimiser steps), TensorBoard
+    (``tb/``) and CSV (``csv/``) logs, a rich progress bar.
+
+    Args:
+        argv: command-line arguments (default ``sys.argv[1:]``); with ``run=False`` no subcommand is given.
+        run: run the subcommand; ``False`` only parses the configuration and instantiates the classes.
+
+    Returns:
+        The ``LightningCLI`` object.
+    """
+    import sys
+    import warnings
+
+    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.cli import LightningCLI
+
+    # GRAF checkpoints hold the state after the iteration's updates, which is what resuming needs.
+    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+    args = list(sys.argv[1:] if argv is None else argv)
+
+    def option(name: str) -> str | None:  # value of "--name V" or "--name=V" (the last one wins)
+        value = None
+        for i, a in enumerate(args):
+            if a == name and i + 1 < len(args):
+                value = args[i + 1]
+            elif a.startswith(name + "="):
+                value = a.split("=", 1)[1]
+        return value
+
+    config = option("--config")
+    root = Path(option("--trainer.default_root_dir") or Path("runs") / (Path(config).stem if config else "graf"))
+    callbacks = [ModelCheckpoint(dirpath=str(root / "checkpoints"), save_last=True, every_n_train_steps=1000)]
+    if not any(a.split("=")[0] == "--trainer.enable_progress_bar" for a in args):  # else the user's choice
+        callbacks.append(RichProgressBar())
+    loggers = [
+        {
+            "class_path": f"lightning.pytorch.loggers.{cls}",
+            "init_args": {"save_dir": str(root), "name": name, "version": ""},
+        }
+        for cls, name in (("TensorBoardLogger", "tb"), ("CSVLogger", "csv"))
+    ]
+    return LightningCLI(
+        GRAFModule,
+        GRAFDataModule,
+        args=args,
+        run=run,
+        trainer_defaults={"default_root_dir": str(root), "logger": loggers, "callbacks": callbacks},
+        save_config_kwargs={"overwrite": True},
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -6,6 +6,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
+# OpenMP threads sleep instead of spinning while idle: on a shared 2-core machine spinning threads
+# slow small-model training by 5-30x.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: setup sysdeps browser demo test test-fast lint format bench clean
 

@@ -7,6 +7,8 @@ import os
 import pytest
 
 os.environ.setdefault("GEN3D_QUIET", "1")
+# Set before torch loads its OpenMP runtime: idle threads sleep instead of spinning on 2 shared cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(autouse=True)

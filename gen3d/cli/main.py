@@ -11,8 +11,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
+
+# Idle OpenMP threads sleep rather than spin (must be set before torch loads its OpenMP runtime);
+# spinning threads slow small CPU models many times over when other processes share the cores.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from gen3d import __version__
 from gen3d.errors import Gen3DError

@@ -1,0 +1,71 @@
+"""Evaluation metrics that compare with the papers: point-cloud distances and generation metrics, FID/KID.
+
+Modules:
+    distances    ``chamfer_distance``, ``nn_distances`` (native C++/OpenMP kernel + torch reference)
+    earth_mover  ``emd`` (exact: SciPy; approx: native auction solver), ``emd_exact``, ``emd_approx``
+    pairwise     ``pairwise_distances`` between two sets of clouds
+    point_cloud  ``point_cloud_metrics`` (MMD, COV, 1-NNA under CD/EMD, JSD), ``mmd_cov``, ``one_nn_accuracy``
+    fid          ``fid_kid``, ``frechet_distance``, ``kernel_inception_distance``, ``feature_statistics``
+
+Importing this package compiles nothing: the native extension is built on first use (see
+:mod:`gen3d.metrics._native`). The FID names are loaded on first access.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gen3d.metrics.distances import chamfer_distance, nn_distances, nn_distances_ref
+from gen3d.metrics.earth_mover import APPROX_REL_EPS, emd, emd_approx, emd_exact
+from gen3d.metrics.pairwise import pairwise_distances
+from gen3d.metrics.point_cloud import (
+    KEYS,
+    PAPER_SCALES,
+    distance_matrices,
+    format_point_cloud_metrics,
+    jsd_between_point_cloud_sets,
+    mmd_cov,
+    one_nn_accuracy,
+    paper_units,
+    point_cloud_metrics,
+)
+
+_FID_NAMES = (
+    "FeatureStats",
+    "InceptionFeatures",
+    "default_weights_path",
+    "feature_statistics",
+    "fid_kid",
+    "frechet_distance",
+    "image_features",
+    "kernel_inception_distance",
+    "load_inception",
+)
+
+__all__ = [
+    "APPROX_REL_EPS",
+    "KEYS",
+    "PAPER_SCALES",
+    "chamfer_distance",
+    "distance_matrices",
+    "emd",
+    "emd_approx",
+    "emd_exact",
+    "format_point_cloud_metrics",
+    "jsd_between_point_cloud_sets",
+    "mmd_cov",
+    "nn_distances",
+    "nn_distances_ref",
+    "one_nn_accuracy",
+    "pairwise_distances",
+    "paper_units",
+    "point_cloud_metrics",
+    *_FID_NAMES,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FID_NAMES:
+        return getattr(importlib.import_module("gen3d.metrics.fid"), name)
+    raise AttributeError(f"module 'gen3d.metrics' has no attribute {name!r}")

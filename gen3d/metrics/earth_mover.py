@@ -1,0 +1,185 @@
+"""Earth Mover's Distance between point clouds of equal size: the mean Euclidean cost of the best bijection.
+
+``EMD(x, y) = min over permutations pi of mean_i |x_i - y_pi(i)|``
+
+* ``method="exact"``: :func:`scipy.optimize.linear_sum_assignment` on the (N, N) Euclidean cost matrix, one
+  pair per thread (SciPy releases the GIL). About 1 s per pair of 2048-point clouds.
+* ``method="approx"``: the native auction solver (forward auction with epsilon scaling, a spatial grid to
+  find bids, OpenMP over the batch). It returns the cost of a valid bijection, so it is never below the
+  exact value, and by construction at most ``rel_eps`` (default 3 %) above it. Measured on 2048-point
+  shapes (``scripts/bench_metrics.py``), the mean excess is about 0.2 % at the default and the solver is
+  about 50x faster than the exact one on a single core. Without the native extension, ``"approx"`` falls
+  back to the exact solver with a warning.
+
+How this relates to published numbers: PointFlow, PVD and LION compute EMD with a CUDA "approxmatch"
+kernel, an iterative soft matching whose cost is that of an approximately feasible transport plan. Ours
+is the true optimum (``"exact"``) or a certified near-optimum (``"approx"``). Both use the same units
+(mean Euclidean distance per point, no square) as those papers; expect their values to be close to ours
+but not equal digit for digit, and compare models only with numbers computed by the same implementation.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+from gen3d.errors import InputError
+from gen3d.metrics._native import IMPLS, resolve
+from gen3d.metrics._validate import as_clouds
+
+__all__ = ["APPROX_REL_EPS", "METHODS", "emd", "emd_exact", "emd_approx"]
+
+METHODS = ("exact", "approx")
+APPROX_REL_EPS = 0.03  # guaranteed bound on the relative excess of method="approx" over the exact EMD
+
+_warned_fallback = False
+
+
+def _pair_check(x, y) -> tuple[Tensor, Tensor]:
+    x = as_clouds(x, "x")
+    y = as_clouds(y, "y")
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"x and y must hold the same number of clouds, got {x.shape[0]} and {y.shape[0]}")
+    if x.shape[1] != y.shape[1]:
+        raise InputError(
+            f"EMD needs clouds with the same number of points (a bijection), got {x.shape[1]} and {y.shape[1]}"
+        )
+    dtype = torch.promote_types(x.dtype, y.dtype)
+    return x.detach().cpu().to(dtype), y.detach().cpu().to(dtype)
+
+
+def _exact_one(pair: tuple[np.ndarray, np.ndarray]) -> tuple[float, np.ndarray]:
+    from scipy.optimize import linear_sum_assignment
+    from scipy.spatial.distance import cdist
+
+    a, b = pair
+    cost = cdist(a, b)  # (N, N) float64 Euclidean
+    rows, cols = linear_sum_assignment(cost)
+    assignment = np.empty(len(a), dtype=np.int64)
+    assignment[rows] = cols
+    return float(cost[rows, cols].mean()), assignment
+
+
+def emd_exact(
+    x: Float[Tensor, "B N 3"], y: Float[Tensor, "B N 3"], num_workers: int | None = None
+) -> tuple[Float[Tensor, " B"], Tensor]:
+    """Exact EMD by the Hungarian-type solver of SciPy, in float64.
+
+    Args:
+        x: (B, N, 3) clouds.
+        y: (B, N, 3) clouds.
+        num_workers: threads solving pairs in parallel (default: ``torch.get_num_threads()``).
+
+    Returns:
+        cost: (B,) float64 mean matching cost.
+        assignment: (B, N) int64, ``x[b, i]`` is matched to ``y[b, assignment[b, i]]``.
+    """
+    x, y = _pair_check(x, y)
+    return _exact(x, y, num_workers)
+
+
+def _exact(x: Tensor, y: Tensor, num_workers: int | None = None) -> tuple[Tensor, Tensor]:
+    """:func:`emd_exact` on checked CPU inputs."""
+    batch, n = x.shape[0], x.shape[1]
+    xs = x.to(torch.float64).numpy()
+    ys = y.to(torch.float64).numpy()
+    workers = max(1, min(batch, num_workers or torch.get_num_threads() or os.cpu_count() or 1))
+    pairs = [(xs[b], ys[b]) for b in range(batch)]
+    if workers == 1 or batch <= 1:
+        results = [_exact_one(p) for p in pairs]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_exact_one, pairs))
+    cost = torch.tensor([r[0] for r in results], dtype=torch.float64)
+    assignment = torch.from_numpy(np.stack([r[1] for r in results])) if results else torch.zeros(0, n, dtype=torch.long)
+    return cost, assignment
+
+
+def emd_approx(
+    x: Float[Tensor, "B N 3"], y: Float[Tensor, "B N 3"], rel_eps: float = APPROX_REL_EPS, impl: str = "auto"
+) -> tuple[Float[Tensor, " B"], Tensor]:
+    """Near-exact EMD by the native auction solver (falls back to :func:`emd_exact` without it).
+
+    Args:
+        x: (B, N, 3) clouds (float32 or float64; the solver works in that precision, the returned cost
+            is recomputed in float64 from the matching).
+        y: (B, N, 3) clouds.
+        rel_eps: bound on the relative excess over the exact EMD (the auction's final epsilon is
+            ``rel_eps`` times a lower bound of the optimal mean cost).
+        impl: ``"auto"`` or ``"native"`` (``"torch"`` means the exact SciPy solver here).
+
+    Returns:
+        cost: (B,) float64 mean matching cost, ``exact <= cost <= (1 + rel_eps) * exact``.
+        assignment: (B, N) int64 bijection.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if not rel_eps > 0:
+        raise ValueError(f"rel_eps must be positive, got {rel_eps}")
+    x, y = _pair_check(x, y)
+    return _approx(x, y, rel_eps, impl)
+
+
+def _approx(x: Tensor, y: Tensor, rel_eps: float, impl: str) -> tuple[Tensor, Tensor]:
+    """:func:`emd_approx` on checked CPU inputs."""
+    global _warned_fallback
+    module = resolve(impl)
+    if module is None:
+        if impl == "auto" and not _warned_fallback:
+            warnings.warn(
+                "gen3d: the native EMD solver is unavailable; method='approx' uses the exact SciPy solver "
+                "(same or lower values, about 50x slower)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            _warned_fallback = True
+        return emd_exact(x, y)
+    if x.shape[0] == 0:
+        return torch.zeros(0, dtype=torch.float64), torch.zeros(0, x.shape[1], dtype=torch.long)
+    cost, assignment = module.emd_auction(x.contiguous(), y.contiguous(), float(rel_eps))
+    return cost, assignment
+
+
+def emd(
+    x: Float[Tensor, "B N 3"],
+    y: Float[Tensor, "B N 3"],
+    method: str = "approx",
+    rel_eps: float = APPROX_REL_EPS,
+    impl: str = "auto",
+) -> Float[Tensor, " B"]:
+    """Earth Mover's Distance per pair: mean Euclidean cost of the optimal bijection between x and y.
+
+    Args:
+        x: (B, N, 3) clouds (torch tensor or numpy array).
+        y: (B, N, 3) clouds with the same number of points N.
+        method: ``"exact"`` (SciPy ``linear_sum_assignment``) or ``"approx"`` (native auction, never
+            below the exact value and at most ``rel_eps`` relative above it).
+        rel_eps: accuracy of ``"approx"`` (ignored by ``"exact"``).
+        impl: ``"auto"``, ``"native"`` or ``"torch"`` for ``"approx"`` (see :func:`emd_approx`).
+
+    Returns:
+        (B,) float64 tensor of mean matching costs (units of the coordinates, no square).
+
+    Raises:
+        InputError: clouds of different sizes, empty clouds, NaN or Inf coordinates.
+    """
+    if method == "exact":
+        return emd_exact(x, y)[0]
+    if method == "approx":
+        return emd_approx(x, y, rel_eps=rel_eps, impl=impl)[0]
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+
+
+def emd_rows(x: Tensor, y: Tensor, method: str, rel_eps: float = APPROX_REL_EPS, impl: str = "auto") -> np.ndarray:
+    """EMD of already checked CPU batches of equal-size clouds as float64 numpy (for matrices)."""
+    if method == "exact":
+        return _exact(x, y)[0].numpy()
+    if method == "approx":
+        return _approx(x, y, rel_eps, impl)[0].numpy()
+    raise ValueError(f"method must be one of {METHODS}, got {method!r}")

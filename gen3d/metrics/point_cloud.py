@@ -1,0 +1,251 @@
+"""Generation metrics for sets of point clouds, with the semantics of PointFlow's evaluation code.
+
+Given generated ``samples`` (S clouds) and ``refs`` (R reference clouds, e.g. the test split):
+
+* **MMD** (minimum matching distance): for every reference, the distance to its closest sample, averaged
+  over the references. Lower is better. Reported in the distance's own units (CD: squared units; EMD:
+  units); papers print MMD-CD x 10^3 and MMD-EMD x 10^2 (see :data:`PAPER_SCALES`).
+* **COV** (coverage): the percentage of references that are the closest reference of at least one sample.
+  Higher is better.
+* **1-NNA** (1-nearest-neighbour accuracy): pool samples and references, classify each cloud by the label
+  of its nearest *other* cloud (leave-one-out), and report the accuracy in percent. 50 % is ideal: the two
+  sets are indistinguishable. 100 % means every cloud's nearest neighbour comes from its own set; values
+  well below 50 % point at samples copying references.
+* **JSD**: Jensen-Shannon divergence (base 2, so between 0 and 1) between the occupancy distributions of
+  both sets on a 28^3 grid in the unit cube, keeping the cells inside the sphere of radius 0.5; every point
+  counts for its nearest kept cell. Reported x 10^2, as PointFlow prints it.
+
+The argument order is fixed: samples first, references second. MMD is taken from the reference side and
+COV counts references; swapping the two sets measures something else (typically a better-looking MMD and
+COV for a model that covers only part of the data).
+
+Ties: the nearest neighbour is the first in index order; for 1-NNA the pooled order is references first,
+then samples (as in PointFlow's code), so a sample at distance 0 from a reference is classified as a
+reference.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from gen3d.errors import InputError
+from gen3d.metrics._validate import as_clouds, as_matrix
+from gen3d.metrics.earth_mover import APPROX_REL_EPS
+from gen3d.metrics.pairwise import pairwise_distances
+
+__all__ = [
+    "KEYS",
+    "PAPER_SCALES",
+    "distance_matrices",
+    "format_point_cloud_metrics",
+    "jsd_between_point_cloud_sets",
+    "mmd_cov",
+    "one_nn_accuracy",
+    "paper_units",
+    "point_cloud_metrics",
+]
+
+KEYS = ("MMD-CD", "COV-CD", "1-NNA-CD", "MMD-EMD", "COV-EMD", "1-NNA-EMD", "JSD")
+# Factors the papers (PointFlow, PVD, LION) print the metrics with; COV, 1-NNA and JSD are already scaled.
+PAPER_SCALES = {"MMD-CD": 1e3, "MMD-EMD": 1e2}
+EMD_MODES = ("approx", "exact", "none")
+
+
+def mmd_cov(d_sr: Any) -> tuple[float, float]:
+    """MMD and COV from the sample-to-reference distance matrix.
+
+    Args:
+        d_sr: (S, R) distances, ``d_sr[i, j]`` between sample i and reference j.
+
+    Returns:
+        mmd: mean over references of the distance to the closest sample.
+        cov: percentage (0-100) of references that are the closest reference of some sample.
+    """
+    d = as_matrix(d_sr, "d_sr")
+    if d.shape[0] == 0 or d.shape[1] == 0:
+        raise InputError(f"d_sr must have at least one sample and one reference, got shape {d.shape}")
+    mmd = float(d.min(axis=0).mean())  # (R,) closest sample of every reference
+    nearest_ref = d.argmin(axis=1)  # (S,) closest reference of every sample (first on ties)
+    cov = 100.0 * len(np.unique(nearest_ref)) / d.shape[1]
+    return mmd, cov
+
+
+def one_nn_accuracy(d_ss: Any, d_sr: Any, d_rr: Any) -> float:
+    """Leave-one-out 1-nearest-neighbour accuracy of telling samples from references, in percent.
+
+    Args:
+        d_ss: (S, S) distances between samples.
+        d_sr: (S, R) distances between samples and references.
+        d_rr: (R, R) distances between references.
+
+    Returns:
+        Accuracy in percent (0-100); 50 is ideal.
+    """
+    ss, sr, rr = as_matrix(d_ss, "d_ss"), as_matrix(d_sr, "d_sr"), as_matrix(d_rr, "d_rr")
+    n_s, n_r = sr.shape
+    if ss.shape != (n_s, n_s) or rr.shape != (n_r, n_r):
+        raise InputError(f"inconsistent shapes: d_ss {ss.shape}, d_sr {sr.shape}, d_rr {rr.shape}")
+    if n_s + n_r < 2:
+        raise InputError("1-NNA needs at least two clouds in total")
+    # Pooled matrix in PointFlow's order: references first (label 1), then samples (label 0).
+    pooled = np.block([[rr, sr.T], [sr, ss]])  # (R + S, R + S)
+    np.fill_diagonal(pooled, np.inf)  # leave one out
+    labels = np.concatenate([np.ones(n_r), np.zeros(n_s)])
+    nearest = pooled.argmin(axis=0)  # (R + S,) nearest other cloud of every cloud (column-wise)
+    return 100.0 * float((labels[nearest] == labels).mean())
+
+
+def _unit_sphere_grid(resolution: int) -> np.ndarray:
+    """Centres of a resolution^3 grid spanning [-0.5, 0.5]^3, keeping those within radius 0.5.
+
+    Computed in float32 like PointFlow's ``unit_cube_grid_point_cloud`` so that the same cells are kept.
+    """
+    spacing = 1.0 / float(resolution - 1)
+    axis = (np.arange(resolution) * spacing - 0.5).astype(np.float32)  # (res,)
+    grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), axis=-1).reshape(-1, 3)  # (res^3, 3)
+    return grid[np.linalg.norm(grid, axis=1) <= 0.5]
+
+
+def _occupancy(clouds: np.ndarray, tree, cells: int) -> np.ndarray:
+    """How many points of all clouds fall in each grid cell (nearest kept cell centre)."""
+    counts = np.zeros(cells, dtype=np.float64)
+    for cloud in clouds:
+        _, idx = tree.query(cloud.astype(np.float64), k=1)  # (P,)
+        counts += np.bincount(idx, minlength=cells)
+    return counts
+
+
+def jsd_between_point_cloud_sets(samples: Any, refs: Any, resolution: int = 28) -> float:
+    """Jensen-Shannon divergence between the grid occupancy of two sets of clouds, in bits (0 to 1).
+
+    Args:
+        samples: (S, P, 3) clouds, expected inside the sphere of radius 0.5 around the origin (points
+            outside still count, for their nearest kept cell).
+        refs: (R, Q, 3) clouds.
+        resolution: grid cells per axis (28 in PointFlow, PVD and LION).
+
+    Returns:
+        JSD in bits: 0 for identical occupancy, 1 for disjoint occupancy.
+    """
+    from scipy.spatial import cKDTree
+    from scipy.stats import entropy
+
+    s = as_clouds(samples, "samples", allow_empty_batch=False).cpu().numpy()
+    r = as_clouds(refs, "refs", allow_empty_batch=False).cpu().numpy()
+    if resolution < 2:
+        raise ValueError(f"resolution must be at least 2, got {resolution}")
+    grid = _unit_sphere_grid(resolution)
+    tree = cKDTree(grid.astype(np.float64))
+    p = _occupancy(s, tree, len(grid))
+    q = _occupancy(r, tree, len(grid))
+    p, q = p / p.sum(), q / q.sum()
+    m = 0.5 * (p + q)
+    jsd = entropy(m, base=2) - 0.5 * (entropy(p, base=2) + entropy(q, base=2))
+    return float(max(jsd, 0.0))
+
+
+def distance_matrices(
+    samples: Any,
+    refs: Any,
+    metric: str = "cd",
+    emd_method: str = "approx",
+    rel_eps: float = APPROX_REL_EPS,
+    batch_size: int | None = None,
+    impl: str = "auto",
+    progress: bool | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The three matrices the metrics need: (d_ss (S, S), d_sr (S, R), d_rr (R, R)), float64 numpy."""
+    kwargs = dict(metric=metric, batch_size=batch_size, emd_method=emd_method, rel_eps=rel_eps, impl=impl)
+    tag = metric.upper()
+    d_sr = pairwise_distances(samples, refs, progress=progress, description=f"{tag} samples x refs", **kwargs)
+    d_ss = pairwise_distances(samples, None, progress=progress, description=f"{tag} samples x samples", **kwargs)
+    d_rr = pairwise_distances(refs, None, progress=progress, description=f"{tag} refs x refs", **kwargs)
+    return np.asarray(d_ss), np.asarray(d_sr), np.asarray(d_rr)
+
+
+def point_cloud_metrics(
+    samples: Any,
+    refs: Any,
+    emd: str | bool = "approx",
+    batch_size: int | None = None,
+    rel_eps: float = APPROX_REL_EPS,
+    impl: str = "auto",
+    jsd_resolution: int = 28,
+    progress: bool | None = None,
+) -> dict[str, float]:
+    """MMD, COV and 1-NNA under Chamfer and EMD, and JSD, of generated samples against references.
+
+    Args:
+        samples: (S, P, 3) generated clouds (numpy array or torch tensor). Always the first argument.
+        refs: (R, P, 3) reference clouds (e.g. the test split), in the same units and normalisation.
+        emd: ``"approx"`` (native auction, see :mod:`gen3d.metrics.earth_mover`), ``"exact"`` (SciPy) or
+            ``"none"`` (skip EMD: the ``*-EMD`` keys are then absent from the result); ``True`` means
+            ``"approx"`` and ``False`` means ``"none"``.
+        batch_size: pairs per batch of the pairwise matrices (memory bound).
+        rel_eps: accuracy of the approximate EMD.
+        impl: ``"auto"``, ``"native"`` or ``"torch"`` for the distance kernels.
+        jsd_resolution: grid cells per axis for JSD.
+        progress: show progress bars (default: on a terminal).
+
+    Returns:
+        ``{"MMD-CD", "COV-CD", "1-NNA-CD", "MMD-EMD", "COV-EMD", "1-NNA-EMD", "JSD"}`` as floats:
+        MMD in the distance's units (CD squared, EMD not), COV / 1-NNA in percent, JSD x 10^2.
+
+    Raises:
+        InputError: empty sets, NaN/Inf coordinates, different point counts with EMD.
+    """
+    if isinstance(emd, bool):
+        emd = "approx" if emd else "none"
+    if emd not in EMD_MODES:
+        raise ValueError(f"emd must be one of {EMD_MODES}, got {emd!r}")
+    s = as_clouds(samples, "samples", allow_empty_batch=False).detach().cpu()
+    r = as_clouds(refs, "refs", allow_empty_batch=False).detach().cpu()
+    if emd != "none" and s.shape[1] != r.shape[1]:
+        raise InputError(
+            f"EMD needs samples and references with the same number of points, got {s.shape[1]} and "
+            f"{r.shape[1]}; resample them or pass emd='none'"
+        )
+    dtype = torch.promote_types(s.dtype, r.dtype)
+    s, r = s.to(dtype), r.to(dtype)
+    results: dict[str, float] = {}
+    for metric in ("cd", "emd") if emd != "none" else ("cd",):
+        d_ss, d_sr, d_rr = distance_matrices(
+            s, r, metric, emd_method=emd, rel_eps=rel_eps, batch_size=batch_size, impl=impl, progress=progress
+        )
+        tag = metric.upper()
+        results[f"MMD-{tag}"], results[f"COV-{tag}"] = mmd_cov(d_sr)
+        results[f"1-NNA-{tag}"] = one_nn_accuracy(d_ss, d_sr, d_rr)
+    results["JSD"] = 100.0 * jsd_between_point_cloud_sets(s, r, resolution=jsd_resolution)
+    return {key: results[key] for key in KEYS if key in results}
+
+
+def paper_units(results: dict[str, float]) -> dict[str, float]:
+    """The metrics as the papers print them: MMD-CD x 10^3, MMD-EMD x 10^2, the rest unchanged."""
+    return {key: value * PAPER_SCALES.get(key, 1.0) for key, value in results.items()}
+
+
+def format_point_cloud_metrics(results: dict[str, float]) -> list[tuple[str, str, str]]:
+    """Rows ``(metric, raw value, value as printed in papers)`` for a table, in the canonical key order.
+
+    Example:
+        >>> format_point_cloud_metrics({"MMD-CD": 0.000217, "COV-CD": 46.9})
+        [('MMD-CD', '0.000217', '0.2170 (x10^3)'), ('COV-CD', '46.90', '46.90 %')]
+    """
+    rows = []
+    keys = [k for k in KEYS if k in results] + [k for k in results if k not in KEYS]
+    for key in keys:
+        value = float(results[key])
+        if key in PAPER_SCALES:
+            exponent = round(math.log10(PAPER_SCALES[key]))
+            rows.append((key, f"{value:.6g}", f"{value * PAPER_SCALES[key]:.4f} (x10^{exponent})"))
+        elif key == "JSD":
+            rows.append((key, f"{value:.4f}", f"{value:.4f} (x10^2)"))
+        elif key.startswith(("COV", "1-NNA")):
+            rows.append((key, f"{value:.2f}", f"{value:.2f} %"))
+        else:
+            rows.append((key, f"{value:.6g}", f"{value:.6g}"))
+    return rows

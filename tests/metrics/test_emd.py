@@ -1,0 +1,90 @@
+"""EMD: SciPy exact against a brute-force permutation search, the auction solver against exact."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import gen3d.metrics.earth_mover as emd_module
+from gen3d.errors import InputError
+from gen3d.metrics import emd, emd_approx, emd_exact
+
+
+def brute_force_emd(x: np.ndarray, y: np.ndarray) -> float:
+    """Minimum over all n! bijections of the mean Euclidean cost (n <= 6)."""
+    cost = np.linalg.norm(x[:, None, :] - y[None, :, :], axis=-1)  # (n, n)
+    n = len(x)
+    return min(cost[np.arange(n), list(perm)].mean() for perm in itertools.permutations(range(n)))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 6])
+def test_exact_matches_brute_force_permutations(n):
+    rng = np.random.default_rng(n)
+    x, y = rng.normal(size=(3, n, 3)), rng.normal(size=(3, n, 3))
+    cost, assignment = emd_exact(torch.tensor(x), torch.tensor(y))
+    expected = [brute_force_emd(x[b], y[b]) for b in range(3)]
+    np.testing.assert_allclose(cost.numpy(), expected, rtol=1e-12)
+    for b in range(3):  # the assignment is a bijection achieving the cost
+        assert sorted(assignment[b].tolist()) == list(range(n))
+        achieved = np.linalg.norm(x[b] - y[b][assignment[b].numpy()], axis=-1).mean()
+        assert achieved == pytest.approx(expected[b], rel=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 6])
+def test_approx_is_exact_on_tiny_sets(native, n):
+    rng = np.random.default_rng(10 + n)
+    x, y = rng.normal(size=(4, n, 3)), rng.normal(size=(4, n, 3))
+    cost = emd(torch.tensor(x), torch.tensor(y), method="approx", impl="native")
+    expected = [brute_force_emd(x[b], y[b]) for b in range(4)]
+    # The auction's matching is within rel_eps of optimal; on a handful of points it is the optimum.
+    np.testing.assert_allclose(cost.numpy(), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("rel_eps", [0.03, 0.005])
+def test_approx_within_stated_gap_of_exact(native, dtype, rel_eps, sphere_clouds, box_clouds):
+    rng = np.random.default_rng(7)
+    x = np.concatenate([sphere_clouds(rng, 3, 400), box_clouds(rng, 3, 400)])
+    y = np.concatenate([box_clouds(rng, 3, 400), sphere_clouds(rng, 3, 400)])
+    xt, yt = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
+    exact, _ = emd_exact(xt, yt)
+    approx, assignment = emd_approx(xt, yt, rel_eps=rel_eps, impl="native")
+    assert approx.dtype == torch.float64 and approx.shape == (6,)
+    # Never below the optimum (it is the cost of a real bijection), at most rel_eps above it.
+    assert (approx >= exact * (1 - 1e-6)).all()
+    assert (approx <= exact * (1 + rel_eps)).all()
+    for b in range(6):
+        assert sorted(assignment[b].tolist()) == list(range(400))
+        achieved = np.linalg.norm(x[b].astype(np.float64) - y[b][assignment[b].numpy()], axis=-1).mean()
+        assert achieved == pytest.approx(approx[b].item(), rel=1e-6)
+
+
+def test_degenerate_clouds(native):
+    same = torch.tensor(np.random.default_rng(0).normal(size=(1, 50, 3)))
+    assert emd(same, same, method="approx").item() == 0.0
+    assert emd(same, same[:, torch.randperm(50)], method="approx").item() == pytest.approx(0.0, abs=1e-12)
+    points, shifted = torch.zeros(1, 20, 3), torch.ones(1, 20, 3)  # all points coincide in each cloud
+    assert emd(points, shifted, method="approx").item() == pytest.approx(3**0.5)
+    assert emd(points, shifted, method="exact").item() == pytest.approx(3**0.5)
+
+
+def test_unequal_sizes_and_bad_input_raise():
+    with pytest.raises(InputError, match="same number of points"):
+        emd(torch.zeros(1, 5, 3), torch.zeros(1, 6, 3))
+    with pytest.raises(InputError, match="NaN"):
+        emd(torch.full((1, 5, 3), float("nan")), torch.zeros(1, 5, 3), method="exact")
+    with pytest.raises(ValueError, match="method"):
+        emd(torch.zeros(1, 5, 3), torch.zeros(1, 5, 3), method="sinkhorn")
+
+
+def test_approx_falls_back_to_exact_without_native(monkeypatch):
+    monkeypatch.setattr(emd_module, "resolve", lambda impl: None)
+    monkeypatch.setattr(emd_module, "_warned_fallback", False)
+    rng = np.random.default_rng(4)
+    x, y = torch.tensor(rng.normal(size=(2, 30, 3))), torch.tensor(rng.normal(size=(2, 30, 3)))
+    with pytest.warns(RuntimeWarning, match="exact"):
+        approx = emd(x, y, method="approx")
+    torch.testing.assert_close(approx, emd(x, y, method="exact"))

@@ -1,0 +1,152 @@
+"""LION's VAE, priors and sampling on a tiny configuration."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gen3d.models.lion import (
+    LION,
+    HierarchicalVAE,
+    LionConfig,
+    PointDiffusion,
+    gaussian_kl,
+    kl_weight_at,
+    negative_elbo_per_point,
+)
+
+
+def test_gaussian_kl_matches_torch_distributions():
+    mu, log_sigma = torch.randn(10, dtype=torch.float64), torch.randn(10, dtype=torch.float64)
+    q = torch.distributions.Normal(mu, log_sigma.exp())
+    p = torch.distributions.Normal(torch.zeros(10, dtype=torch.float64), torch.ones(10, dtype=torch.float64))
+    torch.testing.assert_close(gaussian_kl(mu, log_sigma), torch.distributions.kl_divergence(q, p))
+
+
+def test_kl_weight_schedule(tiny_cfg):
+    c = LionConfig.from_dict({**tiny_cfg.to_dict(), "kl_weight_min": 1e-7, "kl_weight_max": 0.5})
+    assert kl_weight_at(0, 1000, c) == pytest.approx(1e-7)
+    assert kl_weight_at(250, 1000, c) == pytest.approx(1e-7 + (0.5 - 1e-7) * 0.5)  # half of the 500 anneal steps
+    assert kl_weight_at(500, 1000, c) == pytest.approx(0.5)
+    assert kl_weight_at(900, 1000, c) == pytest.approx(0.5)
+    assert kl_weight_at(10, 0, c) == 0.5
+
+
+def test_config_round_trip(tiny_cfg):
+    assert LionConfig.from_dict(tiny_cfg.to_dict()) == tiny_cfg
+    with pytest.raises(ValueError, match="unknown LION config keys"):
+        LionConfig.from_dict({"num_point": 3})
+
+
+def test_vae_shapes_and_latent_structure(tiny_cfg):
+    vae = HierarchicalVAE(tiny_cfg)
+    x = torch.randn(3, 64, 3)
+    out = vae(x)
+    assert out.recon.shape == (3, 64, 3)
+    assert out.glb.z.shape == (3, 8)
+    assert out.loc.z.shape == (3, 64, 4)  # xyz + 1 feature per latent point
+    for v in (out.rec, out.kl_glb, out.kl_pt, out.kl_feat):
+        assert v.shape == (3,) and torch.isfinite(v).all()
+    # at initialisation the latent point means sit on the input points (skip weight 0.01) with narrow posteriors
+    assert (out.loc.mu[..., :3] - x).abs().max() < 0.2
+    assert out.loc.log_sigma.mean() < -4
+    mean_out = vae(x, sample=False)
+    torch.testing.assert_close(mean_out.loc.z, mean_out.loc.mu)
+
+
+def test_vae_gradients_reach_every_parameter(tiny_cfg):
+    vae = HierarchicalVAE(tiny_cfg)
+    loss = vae.loss(vae(torch.randn(2, 64, 3)), kl_weight=0.5)
+    loss.backward()
+    missing = [n for n, p in vae.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all()]
+    assert not missing
+    assert sum(p.grad.abs().sum() for p in vae.parameters()) > 0
+
+
+def test_vae_reconstruction_improves_on_a_fixed_batch(tiny_cfg):
+    torch.manual_seed(0)
+    vae = HierarchicalVAE(tiny_cfg)
+    t = torch.linspace(0, 2 * math.pi, 64)
+    x = torch.stack([torch.stack([t.cos(), t.sin(), 0.3 * (2 * t).sin()], -1) * s for s in (0.5, 1.0)])  # (2, 64, 3)
+    opt = torch.optim.Adam(vae.parameters(), lr=3e-3)
+    with torch.no_grad():
+        before = vae(x, sample=False).rec.mean().item()
+    for _ in range(40):
+        loss = vae.loss(vae(x), kl_weight=1e-4)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        after = vae(x, sample=False).rec.mean().item()
+    assert after < 0.7 * before
+
+
+def test_negative_elbo_per_point_formula(tiny_cfg):
+    vae = HierarchicalVAE(tiny_cfg).eval()
+    x = torch.randn(2, 64, 3)
+    torch.manual_seed(3)
+    nelbo = negative_elbo_per_point(vae, x)
+    torch.manual_seed(3)
+    out = vae(x)
+    ref = (out.rec + 64 * 3 * math.log(2) + out.kl_glb + out.kl_pt + out.kl_feat) / 64
+    torch.testing.assert_close(nelbo, ref)
+    assert nelbo.shape == (2,)
+
+
+def test_prior_losses_train_only_the_priors(tiny_cfg):
+    model = LION(tiny_cfg)
+    loss_g, loss_l = model.prior_losses(torch.randn(2, 64, 3))
+    (loss_g + loss_l).backward()
+    assert all(p.grad is None for p in model.vae.parameters())
+    assert all(p.grad is not None for p in model.priors().parameters())
+
+
+def test_sampling_shapes_and_seed(tiny_cfg):
+    model = LION(tiny_cfg).eval()
+    a = model.sample(2, "ddim", 5, generator=torch.Generator().manual_seed(1))
+    b = model.sample(2, "ddim", 5, generator=torch.Generator().manual_seed(1))
+    c = model.sample(2, "ddpm", 5, generator=torch.Generator().manual_seed(2), num_points=32)
+    assert a.shape == (2, 64, 3) and c.shape == (2, 32, 3)
+    assert torch.equal(a, b)
+    pts, z_g, h = model.sample(1, "dpm", 4, return_latents=True)
+    assert z_g.shape == (1, 8) and h.shape == (1, 64, 4) and pts.shape == (1, 64, 3)
+
+
+def test_point_diffusion_baseline(tiny_cfg):
+    model = PointDiffusion(tiny_cfg)
+    loss = model.loss(torch.randn(2, 64, 3))
+    loss.backward()
+    assert torch.isfinite(loss)
+    model.eval()
+    assert model.sample(2, "dpm", 4, generator=torch.Generator().manual_seed(0)).shape == (2, 64, 3)
+
+
+def test_latent_standardization(tiny_cfg):
+    model = LION(tiny_cfg)
+    g = torch.Generator().manual_seed(0)
+    z_g = 3.0 + 0.01 * torch.randn(20, 8, generator=g)  # tiny spread, far from zero: what a low KL weight gives
+    h = torch.cat(
+        [
+            torch.randn(20, 64, 3, generator=g) * torch.tensor([1.0, 2.0, 0.5]),
+            0.02 * torch.randn(20, 64, 1, generator=g),
+        ],
+        -1,
+    )
+    z0, h0 = model.standardize(z_g, h)
+    assert torch.equal(z0, z_g) and torch.equal(h0, h)  # identity until statistics are set (LION's behaviour)
+    model.set_latent_stats(z_g, h)
+    zs, hs = model.standardize(z_g, h)
+    torch.testing.assert_close(zs.mean(0), torch.zeros(8), atol=1e-5, rtol=0)
+    torch.testing.assert_close(zs.std(0), torch.ones(8), atol=1e-5, rtol=0)
+    flat = hs.reshape(-1, 4)
+    torch.testing.assert_close(flat.mean(0), torch.zeros(4), atol=1e-5, rtol=0)
+    assert flat[:, 3].std().item() == pytest.approx(1.0, abs=1e-4)  # features: own scale
+    assert (flat[:, :3] - flat[:, :3].mean(0)).std().item() == pytest.approx(1.0, abs=1e-4)  # xyz: one shared scale
+    ratio = h[..., :3].std(dim=(0, 1)) / hs[..., :3].std(dim=(0, 1))
+    torch.testing.assert_close(ratio, ratio[0].expand(3))  # isotropic: the geometry is not distorted
+    back = model.unstandardize(zs, hs)
+    torch.testing.assert_close(back[0], z_g)
+    torch.testing.assert_close(back[1], h)
+    assert set(model.state_dict()) >= {"glb_mean", "glb_std", "loc_mean", "loc_std"}

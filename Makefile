@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # slow small-model training by 5-30x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup sysdeps browser demo test test-fast lint format bench clean
+.PHONY: setup sysdeps browser demo test test-all lint format bench clean
 
 setup: sysdeps $(VENV)/.installed
 
@@ -38,13 +38,15 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 demo: setup
 	$(VENV)/bin/gen3d demo --out runs/demo
 
+# The default set: everything but the tests marked slow (end-to-end training runs, the nvcc compile check).
 test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest $(PYTEST_ARGS)
-
-test-fast: setup
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+# The full set, slow end-to-end tests included.
+test-all: setup browser
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

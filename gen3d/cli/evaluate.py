@@ -3,6 +3,8 @@
 Subcommands (one ``_add_<kind>`` / ``run_<kind>`` pair each):
     points   MMD / COV / 1-NNA under Chamfer and EMD, and JSD, of generated clouds against references
     images   FID and KID of a folder of generated images against a folder of real ones
+    graf     FID and KID of images rendered by a GRAF checkpoint against its training images
+    elbo     negative ELBO per point of a LION VAE on a set of point clouds (density)
 
 Only the standard library is imported here; the work happens in :mod:`gen3d.metrics` on demand.
 """
@@ -26,6 +28,45 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     _add_points(sub)
     _add_images(sub)
+    _add_graf(sub)
+    _add_elbo(sub)
+
+
+def _add_graf(sub: argparse._SubParsersAction) -> None:
+    from gen3d.lit.graf_eval import add_evaluate_arguments, run_graf_eval
+
+    p = sub.add_parser(
+        "graf",
+        help="FID/KID of a GRAF checkpoint's renders against real images",
+        description="Render N images of a GRAF checkpoint at random poses and compare them with the training "
+        "images (GRAF's protocol). See docs/graf.md.",
+    )
+    add_evaluate_arguments(p)
+    p.set_defaults(func=run_graf_eval)
+
+
+def _add_elbo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "elbo",
+        help="negative ELBO per point of a LION VAE on a point-cloud set",
+        description="Report the LION VAE's negative ELBO per point (nats) on a set of clouds (.npz/.npy or a "
+        "folder of .ply/.npy), e.g. a held-out split.",
+    )
+    p.add_argument("--ckpt", required=True, help="LION checkpoint (either stage; the VAE is used)")
+    p.add_argument("--data", required=True, help="clouds: .npz (key points), .npy (N,P,3) or a folder")
+    p.add_argument("--points", type=int, default=None, help="points per cloud (default: the model's)")
+    p.add_argument("--samples", type=int, default=1, help="posterior samples per cloud (default 1)")
+    p.add_argument("--batch-size", type=int, default=16, help="clouds per batch (default 16)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--json", dest="out", default=None, help="also write the result to this JSON file")
+    p.set_defaults(func=_run_elbo)
+
+
+def _run_elbo(args: argparse.Namespace) -> int:
+    from gen3d.lit.lion_eval import run_elbo
+
+    run_elbo(args)
+    return 0
 
 
 # ------------------------------------------------------------------------------------------------ points

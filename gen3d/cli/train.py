@@ -59,6 +59,11 @@ MODELS: dict[str, ModelEntry] = {
         config="pvd_shapes.yaml",
         callbacks=("gen3d.lit.callbacks:PointCloudSampleCallback",),
     ),
+    "graf": ModelEntry(
+        module="gen3d.lit.graf_module:GRAFModule",
+        datamodule="gen3d.lit.graf_module:GRAFDataModule",
+        config="graf_shapes.yaml",
+    ),
 }
 
 

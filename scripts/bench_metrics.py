@@ -115,7 +115,8 @@ def main() -> None:
         raise SystemExit("the native gen3d_metrics extension is unavailable; nothing to compare")
 
     threads = torch.get_num_threads()
-    print(f"gen3d.metrics benchmark: torch {torch.__version__}, {threads} threads, {os.cpu_count()} CPUs")
+    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
+    print(f"gen3d.metrics benchmark: torch {torch.__version__}, {threads} threads, {os.cpu_count()} CPUs, load {load}")
     print(f"shapes: procedural airplanes and chairs, {POINTS} points each\n")
 
     cd = bench_chamfer(args.torch_rows)

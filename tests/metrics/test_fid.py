@@ -127,10 +127,17 @@ class _Uint8RangeStandIn(torch.nn.Module):
         return torch.cat([img.mean(dim=(2, 3)), img.square().mean(dim=(2, 3))], dim=1)
 
 
+class _SizeReporter(torch.nn.Module):
+    """Returns the width of the images it receives (to see who resizes)."""
+
+    def forward(self, img: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        return torch.full((img.shape[0], 2), float(img.shape[-1]))
+
+
 @pytest.fixture
 def stand_ins(tmp_path):
     paths = {}
-    for name, module in (("scaled", _ScaledStandIn()), ("uint8", _Uint8RangeStandIn())):
+    for name, module in (("scaled", _ScaledStandIn()), ("uint8", _Uint8RangeStandIn()), ("size", _SizeReporter())):
         paths[name] = tmp_path / f"{name}.pt"
         torch.jit.script(module).save(str(paths[name]))
     return paths
@@ -148,6 +155,9 @@ def test_input_conventions_of_both_weight_kinds(stand_ins):
     np.testing.assert_allclose(image_features(images, uint8)[:, 0], [200.0, 64.0], rtol=1e-6)
     with pytest.raises(ValueError, match="resize"):
         InceptionFeatures(stand_ins["scaled"], device="cpu", resize="model")
+    # resize="bilinear" (default) feeds 299 x 299; resize="model" leaves resizing to the network.
+    assert image_features(images, InceptionFeatures(stand_ins["size"], device="cpu"))[0, 0] == 299
+    assert image_features(images, InceptionFeatures(stand_ins["size"], device="cpu", resize="model"))[0, 0] == 30
 
 
 def test_folder_and_array_give_the_same_features(stand_ins, tmp_path):

@@ -69,7 +69,8 @@ GEN3D_INLINE double Root(double s) {
   return s * r;
 }
 
-// Shrinks a Root()-based distance so it stays a lower bound despite Root's rounding.
+// Shrinks a distance to a cell's box so that it stays below the Root()-computed costs of the cell's
+// points despite Root's rounding.
 template <typename T>
 constexpr T RootSlack() {
   return sizeof(T) == 4 ? T(1) - T(1e-6) : T(1) - T(1e-13);
@@ -84,7 +85,7 @@ struct AuctionState {
   std::vector<T> lo0, lo1, lo2;  // (C,) bounding box of each cell's points
   std::vector<T> hi0, hi1, hi2;
   std::vector<T> price_min;     // (C,) lower bound of the prices in each cell
-  std::vector<T> cell_bound;    // (C,) scratch: squared distance of one person to each cell's box
+  std::vector<T> cell_dist2;    // (C,) scratch: squared distance of one person to each cell's box
   std::vector<T> cell_reach;    // (C,) scratch: squared reach (w2 - price bound)^2 of one person per cell
   std::vector<T> todo_bound;    // (C,) scratch: lower bound of the person's values in the cells to visit
   std::vector<int32_t> cell_id;  // (N,) non-empty cell of each sorted object
@@ -201,7 +202,7 @@ GEN3D_INLINE void BuildGrid(const T* ys, int64_t n, AuctionState<T>& s) {
   s.cells = static_cast<int64_t>(s.start.size());
   s.start.push_back(static_cast<int32_t>(n));
   s.price_min.assign(static_cast<size_t>(s.cells), T(0));
-  s.cell_bound.resize(static_cast<size_t>(s.cells));
+  s.cell_dist2.resize(static_cast<size_t>(s.cells));
   s.todo.resize(static_cast<size_t>(s.cells));
   s.cell_reach.resize(static_cast<size_t>(s.cells));
   s.todo_bound.resize(static_cast<size_t>(s.cells));
@@ -283,7 +284,7 @@ template <typename T>
 GEN3D_INLINE void FindBid(AuctionState<T>& s, T a0, T a1, T a2, int32_t& hint, int32_t& j1, T& c1, T& w1, T& w2) {
   const int64_t cells = s.cells;
   const T* __restrict pmin = s.price_min.data();
-  T* __restrict dist2 = s.cell_bound.data();
+  T* __restrict dist2 = s.cell_dist2.data();
   T* __restrict reach2 = s.cell_reach.data();
   const Boxes<T> box{s.lo0.data(), s.lo1.data(), s.lo2.data(), s.hi0.data(), s.hi1.data(), s.hi2.data()};
   if (hint < 0) {

@@ -107,6 +107,8 @@ def test_demo_data_stage(tmp_path, capsys):
                 "600",
                 "--preview",
                 "1",
+                "--skip-lion",
+                "--skip-graf",
             ]
         )
         == 0

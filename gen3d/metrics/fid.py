@@ -380,9 +380,13 @@ def feature_statistics(
 def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 1e-6) -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2), in float64.
 
-    ``|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))``. When the product is singular and
-    its square root is not finite, ``eps`` is added to both diagonals; a negligible imaginary part of the
-    root (numerical noise) is dropped, a large one raises.
+    ``|mu1 - mu2|^2 + tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2))``. The trace of the root is computed
+    from symmetric eigendecompositions: ``sigma1 sigma2`` is similar to ``A = sigma1^(1/2) sigma2
+    sigma1^(1/2)``, which is symmetric positive semi-definite, so ``tr (sigma1 sigma2)^(1/2) = sum_i
+    sqrt(lambda_i(A))``. Two ``eigh`` calls are several times faster than a general matrix square root
+    (``scipy.linalg.sqrtm``, which the tests compare against) at 2048 dimensions. Eigenvalues that rounding
+    makes slightly negative are clipped to zero; ``eps`` is added to both diagonals when the covariances are
+    not finite-valued after the decomposition.
 
     Args:
         mu1, mu2: (D,) means.
@@ -392,8 +396,6 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 
     Returns:
         The distance (a float >= 0 up to rounding).
     """
-    from scipy import linalg
-
     mu1, mu2 = np.atleast_1d(np.asarray(mu1, dtype=np.float64)), np.atleast_1d(np.asarray(mu2, dtype=np.float64))
     sigma1, sigma2 = (
         np.atleast_2d(np.asarray(sigma1, dtype=np.float64)),
@@ -404,19 +406,23 @@ def frechet_distance(mu1: Any, sigma1: Any, mu2: Any, sigma2: Any, eps: float = 
             f"inconsistent statistics: mu {mu1.shape} / {mu2.shape}, sigma {sigma1.shape} / {sigma2.shape}"
         )
     diff = mu1 - mu2
+    trace_root = _trace_sqrt_product(sigma1, sigma2)
+    if not np.isfinite(trace_root):
+        offset = np.eye(sigma1.shape[0]) * eps
+        trace_root = _trace_sqrt_product(sigma1 + offset, sigma2 + offset)
+    if not np.isfinite(trace_root):
+        raise Gen3DError("FID: the trace of the covariance product's square root is not finite")
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * trace_root)
+
+
+def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
+    """``tr (sigma1 sigma2)^(1/2)`` for symmetric PSD ``sigma1``, ``sigma2`` via two symmetric eigendecompositions."""
     with np.errstate(all="ignore"):
-        covmean = linalg.sqrtm(sigma1 @ sigma2)
-        if not np.isfinite(covmean).all():
-            offset = np.eye(sigma1.shape[0]) * eps
-            covmean = linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if not np.isfinite(covmean).all():
-        raise Gen3DError("FID: the matrix square root of the covariance product is not finite")
-    if np.iscomplexobj(covmean):
-        imag = np.abs(np.diagonal(covmean).imag).max()
-        if imag > 1e-3:
-            raise Gen3DError(f"FID: the covariance product's square root has a large imaginary part ({imag:.3g})")
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2.0 * np.trace(covmean))
+        w, v = np.linalg.eigh((sigma1 + sigma1.T) / 2)
+        root1 = (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T  # sigma1^(1/2)
+        a = root1 @ sigma2 @ root1
+        lam = np.linalg.eigvalsh((a + a.T) / 2)
+        return float(np.sqrt(np.clip(lam, 0.0, None)).sum())
 
 
 def kernel_inception_distance(

@@ -49,6 +49,19 @@ def test_frechet_diagonal_closed_form():
     assert frechet_distance(mu1, np.diag(a), mu2, np.diag(b)) == pytest.approx(expected, rel=1e-10)
 
 
+def test_frechet_matches_scipy_sqrtm():
+    """The eigendecomposition trace equals the textbook formula with scipy's general matrix square root."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(5)
+    f1, f2 = rng.normal(size=(300, 64)), rng.normal(size=(250, 64)) @ rng.normal(size=(64, 64)) * 0.3
+    s1, s2 = FeatureStats.from_features(f1), FeatureStats.from_features(f2)
+    root = linalg.sqrtm(s1.sigma @ s2.sigma).real
+    d = s1.mu - s2.mu
+    expected = d @ d + np.trace(s1.sigma) + np.trace(s2.sigma) - 2.0 * np.trace(root)
+    assert frechet_distance(s1.mu, s1.sigma, s2.mu, s2.sigma) == pytest.approx(expected, rel=1e-9)
+
+
 def test_frechet_singular_covariances_stay_finite():
     rng = np.random.default_rng(3)
     f1, f2 = rng.normal(size=(6, 20)), rng.normal(size=(6, 20))  # 6 samples in 20-d: rank-5 covariances

@@ -31,6 +31,7 @@ from gen3d.models.lion import LION, LionConfig, PointDiffusion, kl_weight_at, ne
 
 STAGES = ("vae", "prior")
 SAMPLING_STAGES = ("prior", "pvd")  # checkpoints that can generate shapes
+CKPT_KEY = "gen3d"  # checkpoint entry naming the model family and stage
 
 
 def batch_points(batch: Any) -> Tensor:
@@ -76,6 +77,11 @@ class _PointCloudModule(L.LightningModule):
     def trained(self) -> torch.nn.Module:
         """The networks this module optimises."""
         raise NotImplementedError
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # what the checkpoint holds, beside the hyperparameters: those must stay exactly the constructor's
+        # arguments, because LightningCLI passes them back to it on --ckpt_path
+        checkpoint[CKPT_KEY] = {"model": "pvd" if self.stage == "pvd" else "lion", "stage": self.stage}
 
     def model_step(self, x: Tensor, latents: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
         """Losses on normalised points ``x`` ``(B, N, 3)``; ``"loss"`` is optimised."""
@@ -248,7 +254,6 @@ class LionModule(_PointCloudModule):
         cfg = model.cfg if model is not None else LionConfig.from_dict(config)
         self.save_hyperparameters(
             {
-                "model": "lion",
                 "config": cfg.to_dict(),
                 "stage": stage,
                 "vae_ckpt": None if vae_ckpt is None else os.fspath(vae_ckpt),
@@ -432,9 +437,7 @@ class PVDModule(_PointCloudModule):
         cfg = LionConfig.from_dict(config)
         self.save_hyperparameters(
             {
-                "model": "pvd",
                 "config": cfg.to_dict(),
-                "stage": "pvd",
                 "lr": lr,
                 "betas": [float(b) for b in betas],
                 "weight_decay": weight_decay,
@@ -479,6 +482,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return ckpt
 
 
+def checkpoint_kind(ckpt: dict[str, Any]) -> tuple[str, str]:
+    """``(model, stage)`` of a LION/PVD checkpoint: ``("lion", "vae" | "prior")`` or ``("pvd", "pvd")``."""
+    info = ckpt.get(CKPT_KEY) or {}
+    hp = ckpt.get("hyper_parameters", {})
+    model = info.get("model", hp.get("model", "lion"))
+    return model, info.get("stage", hp.get("stage", "pvd" if model == "pvd" else "vae"))
+
+
 def _ema_state(state: dict[str, Tensor], prefix: str = "ema.") -> dict[str, Tensor]:
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
 
@@ -494,7 +505,7 @@ def load_vae_weights(net: LION, path: str | os.PathLike) -> None:
         raise InputError("checkpoint holds no VAE weights (net.vae.*)", path)
     net.vae.load_state_dict(vae_state)
     ema_state = _ema_state(state)
-    if ckpt["hyper_parameters"].get("stage") == "vae" and ema_state:
+    if checkpoint_kind(ckpt)[1] == "vae" and ema_state:
         ema = EMA(net.vae, ckpt["hyper_parameters"].get("ema_decay", 0.999))
         ema.load_state_dict(ema_state)
         ema.copy_to(net.vae)
@@ -542,7 +553,7 @@ def load_lion(path: str | os.PathLike, use_ema: bool = True) -> LoadedLion:
     hp = ckpt["hyper_parameters"]
     if "config" not in hp:
         raise InputError("not a LION or PVD checkpoint (no 'config' hyperparameter)", path)
-    kind = hp.get("model", "lion")
+    kind, stage = checkpoint_kind(ckpt)
     net: LION | PointDiffusion = PointDiffusion(hp["config"]) if kind == "pvd" else LION(hp["config"])
     state = ckpt["state_dict"]
     try:
@@ -550,7 +561,6 @@ def load_lion(path: str | os.PathLike, use_ema: bool = True) -> LoadedLion:
     except RuntimeError as exc:
         raise InputError(f"checkpoint weights do not fit its configuration ({str(exc).splitlines()[0]})", path) from exc
     ema_state = _ema_state(state)
-    stage = hp.get("stage", "vae")
     if use_ema and ema_state:
         trained = net if kind == "pvd" else (net.vae if stage == "vae" else net.priors())
         ema = EMA(trained, hp.get("ema_decay", 0.999))

@@ -3,3 +3,16 @@
 
 Nothing is imported here: ``import lightning`` costs seconds, so each module is imported where it is used.
 """
+
+import warnings as _warnings
+
+
+def quiet_known_warnings() -> None:
+    """Silence Lightning warnings that say nothing about the user's run.
+
+    - ``isinstance(treespec, LeafSpec)`` is deprecated: raised inside Lightning itself on every fit with
+      recent torch.
+    - "Found N module(s) in eval mode": the frozen VAE of LION's second stage is in eval mode on purpose.
+    """
+    _warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
+    _warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training.*")

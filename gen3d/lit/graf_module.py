@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 
 import renderers
 from gen3d.errors import InputError
+from gen3d.lit import quiet_known_warnings
 from gen3d.models.graf.discriminator import PatchDiscriminator
 from gen3d.models.graf.ema import ema_update
 from gen3d.models.graf.field import GRAFField, RadianceField
@@ -43,6 +44,8 @@ from gen3d.models.graf.losses import d_loss_logistic, g_loss_nonsaturating, r1_p
 from gen3d.models.graf.patches import graf_min_scale
 from gen3d.models.graf.pigan import PiGANField
 from gen3d.utils import atomic_path
+
+quiet_known_warnings()
 
 FIELDS = ("graf", "pigan")
 OPTIMIZERS = ("rmsprop", "adam")

@@ -26,8 +26,11 @@ import lightning as L
 import torch
 from torch import Tensor
 
+from gen3d.lit import quiet_known_warnings
 from gen3d.lit.ema import EMA
 from gen3d.models.lion import LION, LionConfig, PointDiffusion, kl_weight_at, negative_elbo_per_point
+
+quiet_known_warnings()
 
 STAGES = ("vae", "prior")
 SAMPLING_STAGES = ("prior", "pvd")  # checkpoints that can generate shapes

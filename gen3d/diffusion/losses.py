@@ -2,7 +2,9 @@
 
 Each loss draws ``t ~ U{0, T-1}`` and ``noise ~ N(0, I)``, forms ``x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 -
 alpha_bar_t) noise`` and regresses the network output onto its target: ``noise`` (epsilon prediction, Ho et
-al.) or ``v = alpha_t noise - sigma_t x_0`` (v prediction, Salimans & Ho).
+al.) or ``v = alpha_t noise - sigma_t x_0`` (v prediction, Salimans & Ho). Optionally each sample is weighted
+by Min-SNR-gamma (Hang et al. 2023): ``min(SNR_t, gamma) / SNR_t`` for epsilon, ``min(SNR_t, gamma) /
+(SNR_t + 1)`` for v, with ``SNR_t = alpha_bar_t / (1 - alpha_bar_t)``.
 """
 
 from __future__ import annotations
@@ -23,15 +25,28 @@ class DenoisingLoss:
 
     Args:
         schedule: the noise schedule.
+        snr_gamma: Min-SNR-gamma loss weighting (None: uniform, as DDPM, PVD and LION).
     """
 
     prediction_type: str = "epsilon"
 
-    def __init__(self, schedule: NoiseSchedule):
+    def __init__(self, schedule: NoiseSchedule, snr_gamma: float | None = None):
         self.schedule = schedule
+        self.snr_gamma = snr_gamma
 
     def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         raise NotImplementedError
+
+    def snr_weight(self, snr: Tensor) -> Tensor:
+        """Min-SNR-gamma weight of each sample (ones without ``snr_gamma``)."""
+        raise NotImplementedError
+
+    def weights(self, t: Tensor) -> Tensor | None:
+        """Per-sample loss weights ``(B,)`` (None: uniform)."""
+        if self.snr_gamma is None:
+            return None
+        abar = self.schedule.alpha_bar(t)
+        return self.snr_weight(abar / (1.0 - abar)).float()
 
     def __call__(
         self,
@@ -58,7 +73,11 @@ class DenoisingLoss:
             noise = torch.randn(x0.shape, generator=generator, device="cpu", dtype=x0.dtype).to(x0.device)
         x_t = self.schedule.add_noise(x0, noise, t)
         pred = model_fn(x_t, t)
-        return torch.mean((pred - self.target(x0, noise, t)) ** 2)
+        err = (pred - self.target(x0, noise, t)) ** 2  # (B, ...)
+        w = self.weights(t)
+        if w is None:
+            return err.mean()
+        return (err.flatten(1).mean(1) * w.to(err)).mean()
 
 
 class EpsilonLoss(DenoisingLoss):
@@ -69,6 +88,9 @@ class EpsilonLoss(DenoisingLoss):
     def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         return noise
 
+    def snr_weight(self, snr: Tensor) -> Tensor:
+        return snr.clamp(max=self.snr_gamma) / snr
+
 
 class VLoss(DenoisingLoss):
     """v prediction: the network predicts ``alpha_t noise - sigma_t x_0``."""
@@ -78,11 +100,14 @@ class VLoss(DenoisingLoss):
     def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         return self.schedule.get_velocity(x0, noise, t)
 
+    def snr_weight(self, snr: Tensor) -> Tensor:
+        return snr.clamp(max=self.snr_gamma) / (snr + 1.0)
 
-def make_loss(prediction_type: str, schedule: NoiseSchedule) -> DenoisingLoss:
-    """The loss for ``prediction_type`` (``"epsilon"`` or ``"v_prediction"``)."""
+
+def make_loss(prediction_type: str, schedule: NoiseSchedule, snr_gamma: float | None = None) -> DenoisingLoss:
+    """The loss for ``prediction_type`` (``"epsilon"`` or ``"v_prediction"``), optionally Min-SNR weighted."""
     if prediction_type == "epsilon":
-        return EpsilonLoss(schedule)
+        return EpsilonLoss(schedule, snr_gamma)
     if prediction_type == "v_prediction":
-        return VLoss(schedule)
+        return VLoss(schedule, snr_gamma)
     raise ValueError(f"no training loss for prediction_type {prediction_type!r}; expected 'epsilon' or 'v_prediction'")

@@ -171,3 +171,19 @@ def test_losses_backpropagate():
     loss.backward()
     assert net.weight.grad is not None and net.weight.grad.abs().sum() > 0
     assert np.isfinite(loss.item())
+
+
+def test_min_snr_weighting():
+    """With one timestep, Min-SNR-gamma scales the loss by min(SNR, gamma) / SNR (eps) or / (SNR + 1) (v)."""
+    sched = NoiseSchedule("linear", 1000)
+    x0 = torch.randn(64, 3, dtype=torch.float64)
+    net = lambda x, t: 0.5 * x  # noqa: E731 - any fixed predictor
+    for t_val in (10, 500):
+        t = torch.full((64,), t_val)
+        noise = torch.randn(64, 3, dtype=torch.float64)
+        abar = sched.alphas_cumprod[t_val].item()
+        snr = abar / (1 - abar)
+        for cls, denom in ((EpsilonLoss, snr), (VLoss, snr + 1)):
+            plain = cls(sched)(net, x0, t=t, noise=noise).item()
+            weighted = cls(sched, snr_gamma=5.0)(net, x0, t=t, noise=noise).item()
+            assert weighted == pytest.approx(plain * min(snr, 5.0) / denom, rel=1e-6)

@@ -27,6 +27,9 @@ class LionConfig:
         vae_resolutions: voxel resolutions of those blocks.
         enc_channels: PVCNN block widths of the global (shape latent) encoder.
         enc_resolutions: voxel resolutions of the global encoder.
+        vae_voxel_channels: narrow voxel branches for those blocks (None: PVCNN's layout; see
+            :class:`~gen3d.models.lion.pvcnn.PVConv`).
+        enc_voxel_channels: the same for the global encoder.
         vae_dropout: dropout in the VAE's voxel branches (LION: 0.1).
         skip_weight: scale of the network outputs added to the skip paths (LION: 0.01).
         log_sigma_offset: subtracted from the local encoder's log-sigma so posteriors start narrow (LION: 6).
@@ -42,10 +45,12 @@ class LionConfig:
         glb_time_dim: its sinusoidal time-embedding width (LION: 128).
         loc_prior_channels: PVCNN block widths of the latent-point denoiser.
         loc_prior_resolutions: its voxel resolutions.
+        loc_prior_voxel_channels: its narrow voxel branches (None: PVCNN's layout).
         loc_prior_dropout: its dropout (LION: 0.1).
         loc_time_dim: its time-embedding width (LION: 64).
         schedule: noise schedule of both priors (:class:`gen3d.diffusion.NoiseSchedule` fields).
         prediction_type: what the denoisers predict (``"epsilon"`` or ``"v_prediction"``).
+        snr_gamma: Min-SNR-gamma weighting of the priors' losses (None: uniform, as LION).
         standardize_latents: run the priors on standardised latents (shape code per dimension, latent
             points with one scale for xyz and one per feature), with statistics measured on the training
             set before stage two. LION does not (its KL weight keeps latents near unit scale); short runs with
@@ -59,6 +64,8 @@ class LionConfig:
     vae_resolutions: list[int] = field(default_factory=lambda: [16, 8, 16])
     enc_channels: list[int] = field(default_factory=lambda: [64, 128])
     enc_resolutions: list[int] = field(default_factory=lambda: [16, 8])
+    vae_voxel_channels: list[int] | None = None
+    enc_voxel_channels: list[int] | None = None
     vae_dropout: float = 0.1
     skip_weight: float = 0.01
     log_sigma_offset: float = 6.0
@@ -74,12 +81,14 @@ class LionConfig:
     glb_time_dim: int = 128
     loc_prior_channels: list[int] = field(default_factory=lambda: [64, 128, 64])
     loc_prior_resolutions: list[int] = field(default_factory=lambda: [16, 8, 16])
+    loc_prior_voxel_channels: list[int] | None = None
     loc_prior_dropout: float = 0.1
     loc_time_dim: int = 64
     schedule: dict[str, Any] = field(
         default_factory=lambda: {"kind": "linear", "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02}
     )
     prediction_type: str = "epsilon"
+    snr_gamma: float | None = None
     standardize_latents: bool = False
 
     def to_dict(self) -> dict[str, Any]:

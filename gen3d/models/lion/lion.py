@@ -42,6 +42,7 @@ class LION(nn.Module):
             cfg.loc_prior_resolutions,
             cfg.loc_prior_dropout,
             cfg.loc_time_dim,
+            cfg.loc_prior_voxel_channels,
         )
 
         # latent standardisation (identity unless set_latent_stats is called; see LionConfig.standardize_latents)
@@ -102,7 +103,7 @@ class LION(nn.Module):
         """
         z_g, h = latents if latents is not None else self.encode_latents(x)
         z_g, h = self.standardize(z_g, h)
-        loss = make_loss(self.cfg.prediction_type, self.schedule)
+        loss = make_loss(self.cfg.prediction_type, self.schedule, self.cfg.snr_gamma)
         loss_g = loss(self.glb_prior, z_g, generator=generator)
         loss_l = loss(lambda x_t, t: self.loc_prior(x_t, t, z_g), h, generator=generator)
         return loss_g, loss_l
@@ -162,7 +163,11 @@ class PointDiffusion(nn.Module):
         self.cfg = cfg
         self.schedule = NoiseSchedule.from_dict(cfg.schedule)
         self.denoiser = PointDenoiser(
-            cfg.loc_prior_channels, cfg.loc_prior_resolutions, cfg.loc_prior_dropout, cfg.loc_time_dim
+            cfg.loc_prior_channels,
+            cfg.loc_prior_resolutions,
+            cfg.loc_prior_dropout,
+            cfg.loc_time_dim,
+            cfg.loc_prior_voxel_channels,
         )
 
     def make_sampler(self, name: str = "ddpm", steps: int | None = None, **kwargs) -> Sampler:
@@ -171,7 +176,9 @@ class PointDiffusion(nn.Module):
 
     def loss(self, x: Float[Tensor, "B N 3"], generator: torch.Generator | None = None) -> Tensor:
         """Denoising loss on normalised clouds."""
-        return make_loss(self.cfg.prediction_type, self.schedule)(self.denoiser, x, generator=generator)
+        return make_loss(self.cfg.prediction_type, self.schedule, self.cfg.snr_gamma)(
+            self.denoiser, x, generator=generator
+        )
 
     @torch.no_grad()
     def sample(

@@ -89,6 +89,7 @@ class PointLatentDenoiser(nn.Module):
         resolutions: PVCNN voxel resolutions.
         dropout: PVCNN dropout.
         time_dim: time-embedding width.
+        voxel_channels: PVCNN voxel-branch widths (None: PVCNN's layout).
     """
 
     def __init__(
@@ -99,10 +100,14 @@ class PointLatentDenoiser(nn.Module):
         resolutions: Sequence[int],
         dropout: float = 0.1,
         time_dim: int = 64,
+        voxel_channels: Sequence[int] | None = None,
     ):
         super().__init__()
         self.temb = TimeEmbedding(time_dim)
-        self.net = PVCNN(point_channels, point_channels, channels, resolutions, time_dim + style_dim, dropout)
+        cond = time_dim + style_dim
+        self.net = PVCNN(
+            point_channels, point_channels, channels, resolutions, cond, dropout, voxel_channels=voxel_channels
+        )
 
     def forward(self, x: Float[Tensor, "B N P"], t: Tensor, style: Float[Tensor, "B G"]) -> Float[Tensor, "B N P"]:
         cond = torch.cat([self.temb(t), style], dim=1)  # (B, T + G)
@@ -117,12 +122,20 @@ class PointDenoiser(nn.Module):
         resolutions: PVCNN voxel resolutions.
         dropout: PVCNN dropout.
         time_dim: time-embedding width.
+        voxel_channels: PVCNN voxel-branch widths (None: PVCNN's layout).
     """
 
-    def __init__(self, channels: Sequence[int], resolutions: Sequence[int], dropout: float = 0.1, time_dim: int = 64):
+    def __init__(
+        self,
+        channels: Sequence[int],
+        resolutions: Sequence[int],
+        dropout: float = 0.1,
+        time_dim: int = 64,
+        voxel_channels: Sequence[int] | None = None,
+    ):
         super().__init__()
         self.temb = TimeEmbedding(time_dim)
-        self.net = PVCNN(3, 3, channels, resolutions, time_dim, dropout)
+        self.net = PVCNN(3, 3, channels, resolutions, time_dim, dropout, voxel_channels=voxel_channels)
 
     def forward(self, x: Float[Tensor, "B N 3"], t: Tensor) -> Float[Tensor, "B N 3"]:
         return self.net(x.transpose(1, 2), x, self.temb(t)).transpose(1, 2)

@@ -86,9 +86,12 @@ class HierarchicalVAE(nn.Module):
         super().__init__()
         self.cfg = cfg
         g, p = cfg.style_dim, cfg.point_channels
-        self.glb_encoder = PointNetEncoder(3, 2 * g, cfg.enc_channels, cfg.enc_resolutions, cfg.vae_dropout)
-        self.loc_encoder = PVCNN(3, 2 * p, cfg.vae_channels, cfg.vae_resolutions, g, cfg.vae_dropout)
-        self.decoder = PVCNN(p, 3, cfg.vae_channels, cfg.vae_resolutions, g, cfg.vae_dropout)
+        self.glb_encoder = PointNetEncoder(
+            3, 2 * g, cfg.enc_channels, cfg.enc_resolutions, cfg.vae_dropout, voxel_channels=cfg.enc_voxel_channels
+        )
+        vae = {"cond_dim": g, "dropout": cfg.vae_dropout, "voxel_channels": cfg.vae_voxel_channels}
+        self.loc_encoder = PVCNN(3, 2 * p, cfg.vae_channels, cfg.vae_resolutions, **vae)
+        self.decoder = PVCNN(p, 3, cfg.vae_channels, cfg.vae_resolutions, **vae)
 
     # --------------------------------------------------------------------------------------- encoder
     def encode_global(self, x: Float[Tensor, "B N 3"], sample: bool = True) -> Posterior:

@@ -12,6 +12,7 @@ from gen3d.models.lion.pvcnn import (
     PVCNN,
     AdaGN,
     PointNetEncoder,
+    PVConv,
     devoxelize,
     normalize_coords,
     timestep_embedding,
@@ -116,3 +117,30 @@ def test_timestep_embedding_closed_form():
     ref = np.concatenate([np.sin(t.numpy()[:, None] * freqs), np.cos(t.numpy()[:, None] * freqs)], axis=1)
     np.testing.assert_allclose(emb.numpy(), ref, rtol=1e-4, atol=1e-4)
     assert timestep_embedding(t, 7).shape == (3, 7)
+
+
+def test_narrow_voxel_branch_with_identity_projections_is_the_wide_block():
+    """voxel_channels adds 1x1 projections around the voxel branch; with identity projections and the same
+    convolution weights the block computes exactly what PVCNN's layout computes."""
+    torch.manual_seed(1)
+    wide = PVConv(6, 6, resolution=4, cond_dim=3).double().eval()
+    narrow = PVConv(6, 6, resolution=4, cond_dim=3, voxel_channels=6).double().eval()
+    state = {k: v for k, v in wide.state_dict().items()}
+    eye = torch.eye(6, dtype=torch.float64).unsqueeze(-1)
+    state.update(
+        {"reduce.weight": eye, "reduce.bias": torch.zeros(6), "expand.weight": eye, "expand.bias": torch.zeros(6)}
+    )
+    narrow.load_state_dict(state)
+    x, coords, cond = torch.randn(2, 6, 29), torch.randn(2, 29, 3), torch.randn(2, 3)
+    x, coords, cond = x.double(), coords.double(), cond.double()
+    torch.testing.assert_close(narrow(x, coords, cond), wide(x, coords, cond))
+    # the point of the narrow branch: its 3D convolutions are (voxel_channels / out_channels)^2 as large
+    slim = PVConv(64, 64, resolution=8, voxel_channels=16)
+    assert slim.conv2.weight.numel() * 16 == PVConv(64, 64, resolution=8).conv2.weight.numel()
+    net = PVCNN(4, 5, channels=(8, 16), resolutions=(4, 4), cond_dim=3, voxel_channels=(4, 8)).double().eval()
+    perm = torch.randperm(29)
+    out = net(x[:, :4], coords, cond)
+    assert out.shape == (2, 5, 29)
+    torch.testing.assert_close(net(x[:, :4, perm], coords[:, perm], cond), out[:, :, perm])
+    with pytest.raises(ValueError, match="one entry per block"):
+        PVCNN(4, 5, channels=(8, 16), resolutions=(4, 4), voxel_channels=(4,))

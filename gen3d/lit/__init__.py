@@ -4,6 +4,7 @@
 Nothing is imported here: ``import lightning`` costs seconds, so each module is imported where it is used.
 """
 
+import logging as _logging
 import warnings as _warnings
 
 
@@ -13,6 +14,15 @@ def quiet_known_warnings() -> None:
     - ``isinstance(treespec, LeafSpec)`` is deprecated: raised inside Lightning itself on every fit with
       recent torch.
     - "Found N module(s) in eval mode": the frozen VAE of LION's second stage is in eval mode on purpose.
+    - the advertisement for a cloud logging service printed at every fit.
     """
     _warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated.*")
     _warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training.*")
+    log = _logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if not any(isinstance(f, _NoAdvert) for f in log.filters):
+        log.addFilter(_NoAdvert())
+
+
+class _NoAdvert(_logging.Filter):
+    def filter(self, record: _logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()

@@ -1,8 +1,12 @@
-"""``gen3d sample``: draw shapes from a trained LION checkpoint.
+"""``gen3d sample``: draw shapes from a trained LION (or PVD) checkpoint, or images from a GRAF checkpoint.
 
-Writes ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the data's original frame), one PLY per shape
+LION / PVD: writes ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the data's original frame), one PLY per shape
 (``<out>/ply/sample_<i>.ply``), a PNG grid (``<out>/samples.png``) and the sampler's configuration
 (``<out>/sampler.json``). The same checkpoint, seed and options give the same samples.
+
+GRAF (recognised from the checkpoint's hyperparameters): ``sample_XX.png`` renders at random training poses (or
+``--u/--v``), ``grid.png``, a turntable GIF and a marching-cubes mesh of the first sample
+(:func:`gen3d.lit.graf_eval.sample_graf`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``sample`` command."""
     parser = subparsers.add_parser(
         "sample",
-        help="generate shapes from a trained LION (or PVD baseline) checkpoint",
+        help="generate shapes from a trained LION, PVD or GRAF checkpoint",
         description="Generate point clouds from a LION checkpoint (the 'prior' stage of gen3d train lion) or a "
-        "PVD baseline checkpoint (gen3d train pvd).",
+        "PVD baseline checkpoint (gen3d train pvd), or rendered images, a turntable and a mesh from a GRAF "
+        "checkpoint (gen3d train graf). The kind is read from the checkpoint.",
     )
     parser.add_argument("--ckpt", required=True, help="checkpoint (.ckpt) of the prior stage")
     parser.add_argument("--n", type=int, default=16, help="number of shapes (default 16)")
@@ -31,7 +36,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights instead of their EMA")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--no-ply", action="store_true", help="skip the per-shape PLY files")
+    graf = parser.add_argument_group("GRAF checkpoints (--sampler, --steps, --eta, --points are not used)")
+    graf.add_argument("--size", type=int, default=None, help="image side (default: the training size)")
+    graf.add_argument("--u", type=float, default=None, help="camera azimuth as a fraction of a turn")
+    graf.add_argument("--v", type=float, default=None, help="camera polar v = (1 - cos(polar)) / 2")
+    graf.add_argument("--no-gif", action="store_true", help="skip the turntable GIF")
+    graf.add_argument("--no-mesh", action="store_true", help="skip the mesh")
+    graf.add_argument("--frames", type=int, default=40, help="turntable frames (default 40)")
     parser.set_defaults(func=run)
+
+
+def is_graf_checkpoint(ckpt: str) -> bool:
+    """Whether ``ckpt`` holds a GRAF module (its hyperparameters name a radiance field); raises InputError for
+    a missing or unreadable file."""
+    from gen3d.lit.lion_module import read_checkpoint
+
+    hp = read_checkpoint(ckpt)["hyper_parameters"]
+    return "field" in hp and "image_size" in hp and "config" not in hp
 
 
 def sample_checkpoint(
@@ -80,6 +101,11 @@ def sample_checkpoint(
 def run(args: argparse.Namespace) -> int:
     """Sample and write the outputs."""
     from pathlib import Path
+
+    if is_graf_checkpoint(args.ckpt):
+        from gen3d.lit.graf_eval import run_graf_sample
+
+        return run_graf_sample(args)
 
     import numpy as np
 

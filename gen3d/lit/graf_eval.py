@@ -9,10 +9,10 @@ with its standard deviation over subsets.
 
 Sampling writes images at any resolution and pose, a turntable GIF and a marching-cubes mesh.
 
-Command lines (wired into ``gen3d evaluate graf`` / ``gen3d sample graf``)::
+Command lines (wired into ``gen3d evaluate graf`` / ``gen3d sample``, which recognises GRAF checkpoints)::
 
     gen3d evaluate graf --ckpt runs/graf_shapes/last.ckpt --real datasets/graf_shapes/train --n 1000
-    gen3d sample graf --ckpt C --out DIR --n 8 --size 128 --gif --mesh
+    gen3d sample --ckpt C --out DIR --n 8 --size 128 [--no-gif] [--no-mesh]
 """
 
 from __future__ import annotations
@@ -290,22 +290,8 @@ def sample_graf(
     return written
 
 
-def add_sample_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``gen3d sample graf`` (standard library only)."""
-    parser.add_argument("--ckpt", required=True, help="GRAF Lightning checkpoint")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--n", type=int, default=8, help="number of samples (default 8)")
-    parser.add_argument("--size", type=int, default=None, help="image side (default: the training size)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--u", type=float, default=None, help="camera azimuth as a fraction of a turn")
-    parser.add_argument("--v", type=float, default=None, help="camera polar v = (1 - cos(polar)) / 2")
-    parser.add_argument("--no-gif", action="store_true", help="skip the turntable GIF")
-    parser.add_argument("--no-mesh", action="store_true", help="skip the mesh")
-    parser.add_argument("--frames", type=int, default=40, help="turntable frames (default 40)")
-
-
 def run_graf_sample(args: argparse.Namespace) -> int:
-    """``gen3d sample graf``: write samples, a turntable and a mesh; print what was written."""
+    """``gen3d sample`` on a GRAF checkpoint: write samples, a turntable and a mesh; print what was written."""
     res = sample_graf(
         args.ckpt,
         args.out,

@@ -102,3 +102,17 @@ def test_evaluate_graf_protocol(ckpt, tmp_path):
     ref = fidlib.fid_kid(fake, real, seed=2)
     assert res["FID"] == pytest.approx(ref["FID"], rel=1e-6) and res["KID"] == pytest.approx(ref["KID"], rel=1e-6)
     assert res["FID"] > 0 and res["KID_std"] >= 0
+
+
+def test_gen3d_sample_recognises_graf_checkpoints(ckpt, tmp_path):
+    """`gen3d sample` on a GRAF checkpoint renders images (seeded) instead of sampling point clouds."""
+    from gen3d.cli.main import main
+    from gen3d.cli.sample import is_graf_checkpoint
+
+    assert is_graf_checkpoint(str(ckpt))
+    for name in ("a", "b"):
+        argv = ["sample", "--ckpt", str(ckpt), "--n", "2", "--size", "12", "--no-gif", "--no-mesh", "--seed", "5"]
+        assert main([*argv, "--out", str(tmp_path / name)]) == 0
+    a, b = (np.asarray(Image.open(tmp_path / n / "sample_01.png")) for n in ("a", "b"))
+    assert a.shape == (12, 12, 3) and np.array_equal(a, b)
+    assert not (tmp_path / "a" / "samples.npz").exists()

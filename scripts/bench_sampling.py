@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULT_CKPT = "runs/demo/lion/prior/checkpoints/last.ckpt"
+DEFAULT_CKPT = "runs/demo/prior/checkpoints/last.ckpt"  # what `make demo` trains
 # (sampler, steps, DDIM eta): DDPM at 1000 and 100 (the demo's) steps, deterministic DDIM / DPM-Solver++ and
 # stochastic DDIM (eta 1) at 50 and 20 steps
 RUNS = (

@@ -28,6 +28,29 @@ def test_metrics_table_units():
     assert "55.0" in text and "4.200" in text and "1-NNA-CD %" in text
 
 
+def test_time_budget_cosine_schedule():
+    """Warm-up then a cosine over wall-clock time, applied to every parameter group before each step."""
+    import math
+    from types import SimpleNamespace
+
+    import torch
+
+    cb = demo.TimeBudgetCosine(seconds=100.0, floor=0.1, warmup_steps=10)
+    assert cb.factor(0, 0.0) == pytest.approx(0.1)  # warm-up step 1 of 10
+    assert cb.factor(500, 0.0) == pytest.approx(1.0)
+    assert cb.factor(500, 50.0) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert cb.factor(500, 25.0) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 4)))
+    assert cb.factor(500, 100.0) == pytest.approx(0.1) == cb.factor(500, 1e9)
+    p1, p2 = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.Adam([{"params": [p1], "lr": 1e-3}, {"params": [p2], "lr": 4e-3}])
+    trainer = SimpleNamespace(optimizers=[opt], global_step=500)
+    cb.on_train_start(trainer, None)
+    cb.start -= 50.0  # pretend half the budget has passed
+    cb.on_train_batch_start(trainer, None, None, 0)
+    lrs = [g["lr"] for g in opt.param_groups]
+    assert lrs == pytest.approx([1e-3 * 0.55, 4e-3 * 0.55], rel=1e-3)
+
+
 @pytest.mark.slow
 def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config):
     monkeypatch.setattr(demo, "DEMO_POINTS", 48)

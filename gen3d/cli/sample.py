@@ -27,8 +27,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--ckpt", required=True, help="checkpoint (.ckpt) of the prior stage")
     parser.add_argument("--n", type=int, default=16, help="number of shapes (default 16)")
-    parser.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="reverse-process sampler (default ddim)")
-    parser.add_argument("--steps", type=int, default=None, help="sampling steps (default: 1000 for ddpm, 50 otherwise)")
+    parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default="ddpm",
+        help="reverse-process sampler (default ddpm, LION's: the best 1-NNA measured on short-trained models; "
+        "ddim/dpm are faster, see docs/lion.md)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="sampling steps (default: 1000 for ddpm, 50 otherwise; ddpm 100 is 10x faster)",
+    )
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (default 0: deterministic)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--points", type=int, default=None, help="points per shape (default: the model's)")
@@ -58,7 +69,7 @@ def is_graf_checkpoint(ckpt: str) -> bool:
 def sample_checkpoint(
     ckpt: str,
     n: int,
-    sampler: str = "ddim",
+    sampler: str = "ddpm",
     steps: int | None = None,
     seed: int = 0,
     points: int | None = None,

@@ -52,6 +52,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--json", default=None, metavar="FILE", help="also write the statistics as JSON")
     info.set_defaults(func=run, action="info")
 
+    from gen3d.data.multiview import add_arguments as add_multiview_arguments  # standard library only
+
+    multiview = actions.add_parser(
+        "multiview",
+        help="render multi-view images of the procedural shapes (GRAF's training images)",
+        description="Ray-cast the procedural shapes' meshes from random poses on the upper hemisphere: "
+        "<out>/<class>_<index>_<view>.png plus multiview.json (the cameras). See docs/graf.md.",
+    )
+    add_multiview_arguments(multiview)
+    multiview.set_defaults(func=run, action="multiview")
+
     parser.set_defaults(func=run, action=None, _parser=parser)
 
 
@@ -61,6 +72,10 @@ def run(args: argparse.Namespace) -> int:
         return run_shapes(args)
     if args.action == "info":
         return run_info(args)
+    if args.action == "multiview":
+        from gen3d.data.multiview import run_multiview
+
+        return run_multiview(args)
     args._parser.print_help()
     return 2
 

@@ -70,6 +70,12 @@ def test_multiview_command_line(tmp_path, capsys):
     )
     assert len(list((tmp_path / "mv").glob("*.png"))) == 2
     assert "wrote 2 images" in capsys.readouterr().out
+    from gen3d.cli.main import main as gen3d_main
+
+    argv = ["data", "multiview", "--out", str(tmp_path / "cli"), "--classes", "chair", "--per-class", "1"]
+    assert gen3d_main([*argv, "--views", "2", "--size", "8"]) == 0
+    for a, b in zip(sorted((tmp_path / "mv").glob("*.png")), sorted((tmp_path / "cli").glob("*.png")), strict=True):
+        assert a.name == b.name and a.read_bytes() == b.read_bytes()  # `gen3d data multiview` is the same command
 
 
 def _save(path, array, fmt):

@@ -27,10 +27,11 @@ import torch
 DEMO_CLASSES = ["chair"]
 DEMO_POINTS = 512
 DEMO_PER_CLASS = 600  # 480 train, 60 val, 60 test (60 references: 1-NNA's sampling noise ~ +-6 points)
-DEMO_BATCH = 16
+DEMO_BATCH = 16  # clouds per optimiser step (split over the data-parallel processes of the priors)
 MIN_REFS = 10  # fewer references make 1-NNA too noisy to mean anything
-DEMO_SAMPLER = "ddpm"  # ancestral sampling on 100 respaced steps: as good as 1000 here, 10x cheaper
-DEMO_STEPS = 100
+DEMO_SAMPLER = "ddpm"  # ancestral sampling on respaced steps (the best measured on the demo's short training)
+DEMO_STEPS = 300
+SAMPLE_SECONDS = 2.5e-3  # seconds per shape and sampling step in one process (measured, the demo model)
 DEMO_ETA = 1.0  # used when DEMO_SAMPLER is "ddim" (deterministic samplers need a longer-trained prior)
 DEMO_LR = 1e-3  # peak learning rate of both stages; the priors' decays to DEMO_LR_FLOOR x over the budget
 DEMO_LR_FLOOR = 0.05
@@ -106,18 +107,25 @@ def reference_clouds(dm: Any) -> torch.Tensor:
     return refs * float(dm.norm.std) + torch.as_tensor(dm.norm.mean, dtype=refs.dtype)
 
 
-def _trainer(root: Path, max_steps: int, seconds: float, progress: bool, extra_callbacks: tuple = ()) -> Any:
+def _trainer(
+    root: Path, max_steps: int, seconds: float, progress: bool, extra_callbacks: tuple = (), processes: int = 1
+) -> Any:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    parallel = {"devices": processes, "strategy": "ddp_fork"} if processes > 1 else {"devices": 1}
     return L.Trainer(
         accelerator="cpu",
-        devices=1,
+        **parallel,
         max_steps=max_steps,
         max_time={"seconds": max(1, int(seconds))},
         default_root_dir=str(root),
         logger=CSVLogger(str(root), name="csv", version=""),
-        callbacks=[ModelCheckpoint(dirpath=str(root / "checkpoints"), save_last=True, save_top_k=0), *extra_callbacks],
+        callbacks=[
+            ModelCheckpoint(dirpath=str(root / "checkpoints"), save_last=True, save_top_k=0),
+            *((OneThreadPerProcess(),) if processes > 1 else ()),
+            *extra_callbacks,
+        ],
         limit_val_batches=0,
         num_sanity_val_steps=0,
         enable_progress_bar=progress,
@@ -125,6 +133,56 @@ def _trainer(root: Path, max_steps: int, seconds: float, progress: bool, extra_c
         log_every_n_steps=10,
         gradient_clip_val=1.0,
     )
+
+
+class OneThreadPerProcess(L.Callback):
+    """Give every data-parallel process one intra-op thread (the processes share the cores)."""
+
+    def setup(self, trainer: Any, pl_module: Any, stage: str) -> None:
+        torch.set_num_threads(1)
+
+
+def demo_processes() -> int:
+    """Data-parallel processes for the demo: one per core, at most 2 (the demo's models are small).
+
+    Two single-threaded processes (Lightning DDP over gloo) keep two cores busier than one process with two
+    threads: on 2 cores a prior step of the demo model took 0.157 s with one thread, 0.12 s with two, and 0.18 s
+    in each of two processes running side by side (1.7x the throughput of one thread).
+    """
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+_FORKED: dict[str, Any] = {}  # what forked sampling workers read (fork copies it; nothing is pickled)
+
+
+def _sample_share(n: int, sampler: str, steps: int, seed: int, kwargs: dict[str, Any]) -> torch.Tensor:
+    torch.set_num_threads(1)
+    return _FORKED["module"].generate(n, sampler, steps, seed=seed, **kwargs)
+
+
+def generate_parallel(
+    module: Any, n: int, sampler: str, steps: int, seed: int, processes: int, **kwargs: Any
+) -> torch.Tensor:
+    """``n`` samples of a trained LION/PVD module, drawn by ``processes`` forked workers side by side.
+
+    Worker ``i`` draws its share with the seed ``derived_seed(seed, "share", i)``, so the same seed and process
+    count give the same samples. One process samples in this one with ``seed`` itself.
+    """
+    from gen3d.lit.lion_module import derived_seed
+
+    if processes <= 1 or n < 2:
+        return module.generate(n, sampler, steps, seed=seed, **kwargs)
+    import multiprocessing
+
+    shares = [n // processes + (i < n % processes) for i in range(processes)]
+    jobs = [(k, sampler, steps, derived_seed(seed, "share", i), kwargs) for i, k in enumerate(shares) if k > 0]
+    _FORKED["module"] = module
+    try:
+        with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
+            parts = pool.starmap(_sample_share, jobs)
+    finally:
+        _FORKED.clear()
+    return torch.cat(parts)
 
 
 class TimeBudgetCosine(L.Callback):
@@ -159,6 +217,8 @@ class TimeBudgetCosine(L.Callback):
 
     def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
         f = self.factor(trainer.global_step, time.perf_counter() - (self.start or time.perf_counter()))
+        if getattr(trainer, "world_size", 1) > 1:  # every data-parallel process must step with the same rate
+            f = trainer.strategy.broadcast(f, src=0)
         groups = [g for opt in trainer.optimizers for g in opt.param_groups]
         for g, base in zip(groups, self.base, strict=True):
             g["lr"] = base * f
@@ -218,6 +278,7 @@ def run_lion_demo(
     seed: int = 0,
     emd: bool = True,
     progress: bool = True,
+    processes: int | None = None,
 ) -> dict[str, Any]:
     """Train, sample and evaluate LION within ``budget_minutes`` on a CPU.
 
@@ -232,6 +293,7 @@ def run_lion_demo(
         seed: seed of the data, the training and the samples.
         emd: also compute the EMD metrics.
         progress: show progress bars.
+        processes: data-parallel training and sampling processes (None: :func:`demo_processes`).
 
     Returns:
         ``{"lion": metrics, "train_split": metrics, "gaussian": metrics, "num_samples", "num_points",
@@ -243,7 +305,7 @@ def run_lion_demo(
     threads_before = torch.get_num_threads()
     torch.set_num_threads(choose_threads())
     try:
-        return _run(console, out_dir, data_root, budget_minutes, classes, per_class, seed, emd, progress)
+        return _run(console, out_dir, data_root, budget_minutes, classes, per_class, seed, emd, progress, processes)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -258,9 +320,10 @@ def _run(
     seed: int,
     emd: bool,
     progress: bool,
+    processes: int | None,
 ) -> dict[str, Any]:
     from gen3d.export.grid import render_point_grid
-    from gen3d.lit.lion_module import LionModule
+    from gen3d.lit.lion_module import LionModule, read_checkpoint
     from gen3d.metrics import point_cloud_metrics
     from gen3d.utils import atomic_path, atomic_write_text
 
@@ -286,7 +349,11 @@ def _run(
 
     # ---------------------------------------------------------------------------------------- train
     n_ref = len(refs)
-    reserve = 15.0 + 0.35 * n_ref + (0.03 if emd else 0.01) * n_ref**2  # sampling + metrics (measured, s)
+    procs = demo_processes() if processes is None else max(1, int(processes))
+    # sampling and metrics time (measured: one process, and their speed-up with two on two cores)
+    sample_cost = n_ref * DEMO_STEPS * SAMPLE_SECONDS / (1.0 + 0.7 * (procs - 1))
+    metrics_cost = (0.35 * n_ref + (0.03 if emd else 0.01) * n_ref**2) / (1.0 + 1.5 * (procs - 1))
+    reserve = 15.0 + sample_cost + metrics_cost
     train_seconds = max(60.0, budget_minutes * 60.0 - (time.perf_counter() - start) - reserve)
     L.seed_everything(seed, verbose=False)
     t0 = time.perf_counter()
@@ -310,18 +377,21 @@ def _run(
     )
     left = train_seconds - (time.perf_counter() - t0) - seconds["vae"]
     decay = TimeBudgetCosine(left, floor=DEMO_LR_FLOOR, warmup_steps=50)
-    _trainer(out / "prior", PRIOR_STEPS, left, progress, (decay,)).fit(prior_module, datamodule=dm)
-    prior_steps = prior_module.global_step
+    dm.batch_size = max(1, DEMO_BATCH // procs)  # per process: the optimiser steps on DEMO_BATCH clouds
+    _trainer(out / "prior", PRIOR_STEPS, left, progress, (decay,), procs).fit(prior_module, datamodule=dm)
+    # data-parallel training ran in forked processes: the weights came back, the step count is in the checkpoint
+    prior_steps = int(read_checkpoint(out / "prior" / "checkpoints" / "last.ckpt")["global_step"])
     seconds["prior"] = time.perf_counter() - t0
 
     # ---------------------------------------------------------------------------------------- sample
     t0 = time.perf_counter()
     kwargs = {"eta": DEMO_ETA} if DEMO_SAMPLER == "ddim" else {}
-    samples = prior_module.generate(n_ref, DEMO_SAMPLER, DEMO_STEPS, seed=seed, **kwargs).cpu()  # (R, N, 3)
+    samples = generate_parallel(prior_module, n_ref, DEMO_SAMPLER, DEMO_STEPS, seed, procs, **kwargs).cpu()
     seconds["sample"] = time.perf_counter() - t0
 
     # ---------------------------------------------------------------------------------------- evaluate
     t0 = time.perf_counter()
+    torch.set_num_threads(procs)  # the metrics' kernels solve pairs in parallel
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train), generator=g)[:n_ref]
     train_clouds = denorm(torch.stack([torch.from_numpy(train.points[int(i)][:DEMO_POINTS]) for i in pick]))
@@ -357,7 +427,7 @@ def _run(
         "sampler": {"name": DEMO_SAMPLER, "steps": DEMO_STEPS, **kwargs},
         "steps": {"vae": vae_steps, "prior": prior_steps},
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "torch_threads": torch.get_num_threads(),
+        "processes": procs,
         "paths": {
             "grid": str(grid),
             "samples": str(out / "samples.npz"),

@@ -36,22 +36,6 @@ RUNS = (
 )
 
 
-_JOB: dict = {}  # what the forked workers read: the loaded model and the number of shapes
-
-
-def _sample(job: tuple[str, int, float | None, int]) -> tuple:
-    import torch
-
-    name, steps, eta, seed = job
-    torch.set_num_threads(1)
-    loaded, n, points = _JOB["loaded"], _JOB["n"], _JOB["points"]
-    sampler = loaded.net.make_sampler(name, steps, **({"eta": eta} if eta is not None else {}))
-    start = time.perf_counter()
-    g = torch.Generator().manual_seed(seed)
-    x = loaded.denormalize(loaded.net.sample(n, sampler, generator=g, num_points=points))
-    return job, x, time.perf_counter() - start
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", default=DEFAULT_CKPT, help=f"LION prior-stage checkpoint (default {DEFAULT_CKPT})")
@@ -64,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", default=None, help="also write the results as JSON")
     args = parser.parse_args(argv)
 
-    import multiprocessing
     import os
 
+    import torch
     from rich.console import Console
     from rich.table import Table
 
@@ -74,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     from gen3d.lit.lion_module import load_lion
     from gen3d.metrics import point_cloud_metrics
     from gen3d.utils import check_exists
+    from gen3d.utils.parallel import fork_map
 
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
@@ -85,10 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     n = len(refs)
     seeds = list(range(args.seed, args.seed + args.seeds))
     procs = args.processes or max(1, min(len(seeds), os.cpu_count() or 1))
-    _JOB.update(loaded=loaded, n=n, points=refs.shape[1])
+
+    def sample(name: str, steps: int, eta: float | None, seed: int) -> tuple[torch.Tensor, float]:
+        torch.set_num_threads(1)
+        sampler = loaded.net.make_sampler(name, steps, **({"eta": eta} if eta is not None else {}))
+        start = time.perf_counter()
+        g = torch.Generator().manual_seed(seed)
+        x = loaded.denormalize(loaded.net.sample(n, sampler, generator=g, num_points=refs.shape[1]))
+        return x, time.perf_counter() - start
+
     jobs = [(name, steps, eta, seed) for name, steps, eta in RUNS for seed in seeds]
-    with multiprocessing.get_context("fork").Pool(procs) as pool:
-        done = {job: (x, sec) for job, x, sec in pool.imap(_sample, jobs)}
+    done = dict(zip(jobs, fork_map(sample, jobs, procs), strict=True))
     results = []
     for name, steps, eta in RUNS:
         label = f"{name} {steps}" + (f" eta={eta:g}" if eta is not None else "")

@@ -35,3 +35,21 @@ def test_check_exists_names_the_path(tmp_path):
     with pytest.raises(InputError, match="expected a file"):
         check_exists(tmp_path, "file")
     assert check_exists(tmp_path, "folder") == tmp_path
+
+
+def test_fork_map_matches_a_loop_and_runs_in_other_processes():
+    """Forked workers compute what a plain loop computes, in job order, even for a closure pickle cannot send."""
+    import os
+
+    from gen3d.utils.parallel import fork_map
+
+    offset = lambda: 10  # noqa: E731  (a lambda: not picklable, reaches the workers through fork)
+
+    def fn(a, b):
+        return a * b + offset(), os.getpid()
+
+    jobs = [(i, i + 1) for i in range(7)]
+    out = fork_map(fn, jobs, processes=3)
+    assert [v for v, _ in out] == [a * b + 10 for a, b in jobs]
+    assert {pid for _, pid in out} - {os.getpid()}  # the work left this process
+    assert fork_map(fn, jobs, processes=1) == [(a * b + 10, os.getpid()) for a, b in jobs]

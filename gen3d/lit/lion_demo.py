@@ -152,14 +152,6 @@ def demo_processes() -> int:
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
-_FORKED: dict[str, Any] = {}  # what forked sampling workers read (fork copies it; nothing is pickled)
-
-
-def _sample_share(n: int, sampler: str, steps: int, seed: int, kwargs: dict[str, Any]) -> torch.Tensor:
-    torch.set_num_threads(1)
-    return _FORKED["module"].generate(n, sampler, steps, seed=seed, **kwargs)
-
-
 def generate_parallel(
     module: Any, n: int, sampler: str, steps: int, seed: int, processes: int, **kwargs: Any
 ) -> torch.Tensor:
@@ -169,20 +161,18 @@ def generate_parallel(
     count give the same samples. One process samples in this one with ``seed`` itself.
     """
     from gen3d.lit.lion_module import derived_seed
+    from gen3d.utils.parallel import fork_map
 
     if processes <= 1 or n < 2:
         return module.generate(n, sampler, steps, seed=seed, **kwargs)
-    import multiprocessing
+
+    def share(k: int, share_seed: int) -> torch.Tensor:
+        torch.set_num_threads(1)
+        return module.generate(k, sampler, steps, seed=share_seed, **kwargs)
 
     shares = [n // processes + (i < n % processes) for i in range(processes)]
-    jobs = [(k, sampler, steps, derived_seed(seed, "share", i), kwargs) for i, k in enumerate(shares) if k > 0]
-    _FORKED["module"] = module
-    try:
-        with multiprocessing.get_context("fork").Pool(len(jobs)) as pool:
-            parts = pool.starmap(_sample_share, jobs)
-    finally:
-        _FORKED.clear()
-    return torch.cat(parts)
+    jobs = [(k, derived_seed(seed, "share", i)) for i, k in enumerate(shares) if k > 0]
+    return torch.cat(fork_map(share, jobs, len(jobs)))
 
 
 class TimeBudgetCosine(L.Callback):

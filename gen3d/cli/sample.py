@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-SAMPLERS = ("ddpm", "ddim", "dpm")
+SAMPLERS = ("ddpm", "ddim", "dpm", "dpm-sde")  # gen3d.diffusion.SAMPLERS (not imported: --help stays fast)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

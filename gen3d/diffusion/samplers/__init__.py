@@ -7,14 +7,14 @@ from typing import Any
 from gen3d.diffusion.samplers.base import Sampler, StepOutput, spaced_timesteps
 from gen3d.diffusion.samplers.ddim import DDIMSampler
 from gen3d.diffusion.samplers.ddpm import DDPMSampler
-from gen3d.diffusion.samplers.dpm_solver import DPMSolverMultistepSampler
+from gen3d.diffusion.samplers.dpm_solver import DPMSolverMultistepSampler, SDEDPMSolverMultistepSampler
 from gen3d.diffusion.schedules import NoiseSchedule
 
-SAMPLERS = ("ddpm", "ddim", "dpm")
+SAMPLERS = ("ddpm", "ddim", "dpm", "dpm-sde")
 
 
 def make_sampler(name: str, schedule: NoiseSchedule, num_inference_steps: int | None = None, **kwargs: Any) -> Sampler:
-    """Build a sampler by name (``"ddpm"``, ``"ddim"`` or ``"dpm"``) and set its number of steps.
+    """Build a sampler by name (``"ddpm"``, ``"ddim"``, ``"dpm"`` or ``"dpm-sde"``) and set its number of steps.
 
     Args:
         name: sampler name.
@@ -35,6 +35,7 @@ __all__ = [
     "DDIMSampler",
     "DDPMSampler",
     "DPMSolverMultistepSampler",
+    "SDEDPMSolverMultistepSampler",
     "Sampler",
     "StepOutput",
     "make_sampler",

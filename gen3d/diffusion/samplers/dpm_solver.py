@@ -1,10 +1,13 @@
-"""DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver of the diffusion ODE in data space.
+"""DPM-Solver++(2M) (Lu et al. 2022): a second-order multistep solver in data space, of the diffusion ODE
+(deterministic) or of the reverse SDE (stochastic, "SDE-DPM-Solver++(2M)").
 
 With ``lambda_t = log(alpha_t / sigma_t)``, ``h = lambda_t' - lambda_t`` and the data predictions ``D_0`` (now)
 and ``D_-1`` (previous step, ``h_-1`` earlier):
 
-    first order:  x_t' = (sigma_t' / sigma_t) x_t - alpha_t' (exp(-h) - 1) D_0            (= DDIM, eta 0)
-    second order: same with D_0 replaced by D_0 + (D_0 - D_-1) / (2 r),  r = h_-1 / h
+    ODE, first order:  x_t' = (sigma_t' / sigma_t) x_t - alpha_t' (exp(-h) - 1) D_0            (= DDIM, eta 0)
+    SDE, first order:  x_t' = (sigma_t' / sigma_t) exp(-h) x_t + alpha_t' (1 - exp(-2h)) D_0
+                              + sigma_t' sqrt(1 - exp(-2h)) z                                  (= DDPM, DDIM eta 1)
+    second order: the same with D_0 replaced by D_0 + (D_0 - D_-1) / (2 r),  r = h_-1 / h
 
 The first step has no history and the last step (to ``sigma = 0``) is first order; for walks shorter than
 15 steps the second-to-last step is first order too (as diffusers' ``lower_order_final``), which stabilises
@@ -19,12 +22,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gen3d.diffusion.samplers.base import Sampler, StepOutput
+from gen3d.diffusion.samplers.base import Sampler, StepOutput, randn_like
 from gen3d.diffusion.schedules import NoiseSchedule
 
 
 class DPMSolverMultistepSampler(Sampler):
-    """DPM-Solver++ multistep of order 1 or 2 (data prediction), deterministic.
+    """DPM-Solver++ multistep of order 1 or 2 (data prediction); deterministic unless ``stochastic``.
 
     Args:
         schedule: the noise schedule.
@@ -33,6 +36,7 @@ class DPMSolverMultistepSampler(Sampler):
         timestep_spacing: ``"quadratic"`` (default) or ``"linspace"``.
         solver_order: 1 (equivalent to DDIM with eta 0) or 2.
         lower_order_final: use first order on the last steps of short walks (< 15 steps).
+        stochastic: solve the reverse SDE (fresh noise every step, as ancestral sampling) instead of the ODE.
     """
 
     name = "dpm"
@@ -45,17 +49,23 @@ class DPMSolverMultistepSampler(Sampler):
         timestep_spacing: str = "quadratic",
         solver_order: int = 2,
         lower_order_final: bool = True,
+        stochastic: bool = False,
     ):
         if solver_order not in (1, 2):
             raise ValueError(f"solver_order must be 1 or 2, got {solver_order}")
         self.solver_order = solver_order
         self.lower_order_final = lower_order_final
+        self.stochastic = bool(stochastic)
         self._last_x0: Tensor | None = None
         self._last_lambda: float | None = None
         super().__init__(schedule, prediction_type, clip_sample, timestep_spacing)
 
     def extra_config(self) -> dict[str, Any]:
-        return {"solver_order": self.solver_order, "lower_order_final": self.lower_order_final}
+        return {
+            "solver_order": self.solver_order,
+            "lower_order_final": self.lower_order_final,
+            "stochastic": self.stochastic,
+        }
 
     def set_timesteps(self, num_inference_steps: int) -> None:
         super().set_timesteps(num_inference_steps)
@@ -91,6 +101,39 @@ class DPMSolverMultistepSampler(Sampler):
             if second:
                 r = (lam_t - self._last_lambda) / h
                 d = x0 + (x0 - self._last_x0) / (2.0 * r)
-            prev_sample = (sigma_p / sigma_t) * x - alpha_p * math.expm1(-h) * d
+            if self.stochastic:
+                keep = math.exp(-h)  # exp(-h) = (sigma_t' alpha_t) / (sigma_t alpha_t') < 1
+                fresh = -math.expm1(-2.0 * h)  # 1 - exp(-2h), accurate for small h
+                prev_sample = (sigma_p / sigma_t) * keep * x + alpha_p * fresh * d
+                prev_sample = prev_sample + sigma_p * math.sqrt(fresh) * randn_like(x, generator)
+            else:
+                prev_sample = (sigma_p / sigma_t) * x - alpha_p * math.expm1(-h) * d
         self._last_x0, self._last_lambda = x0, lam_t
         return StepOutput(prev_sample=prev_sample, pred_original_sample=x0)
+
+
+class SDEDPMSolverMultistepSampler(DPMSolverMultistepSampler):
+    """SDE-DPM-Solver++(2M): :class:`DPMSolverMultistepSampler` on the reverse SDE (``stochastic=True``).
+
+    Fresh noise at every step corrects a prior's errors the way ancestral sampling does, while the second-order
+    update keeps walks of 25-100 steps close to the 1000-step chain. Its first order equals DDPM ancestral
+    sampling (DDIM with eta 1) on the same timesteps.
+    """
+
+    name = "dpm-sde"
+
+    def __init__(
+        self,
+        schedule: NoiseSchedule,
+        prediction_type: str = "epsilon",
+        clip_sample: float | None = None,
+        timestep_spacing: str = "quadratic",
+        solver_order: int = 2,
+        lower_order_final: bool = True,
+        stochastic: bool = True,
+    ):
+        if not stochastic:
+            raise ValueError("dpm-sde is the stochastic solver; use the 'dpm' sampler for the ODE")
+        super().__init__(
+            schedule, prediction_type, clip_sample, timestep_spacing, solver_order, lower_order_final, True
+        )

@@ -161,7 +161,7 @@ def run_stage(entry: ModelEntry, config: Path, root: Path, stage: str | None, ex
         _import("lightning.pytorch.callbacks:LearningRateMonitor")(logging_interval="step"),
     ]
     if not _has_flag(extra, "--trainer.enable_progress_bar"):
-        callbacks.append(_import("lightning.pytorch.callbacks:RichProgressBar")())
+        callbacks.append(_import("gen3d.lit.progress:StepProgressBar")())
     callbacks += [_import(c)() for c in entry.callbacks]
     loggers = [
         {

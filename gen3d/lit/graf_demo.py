@@ -89,6 +89,7 @@ def _run(
     from gen3d.data.multiview import render_multiview
     from gen3d.lit.graf_eval import generate_images, load_real_images, reference_statistics, score_against
     from gen3d.lit.graf_module import AtomicCheckpointIO, GRAFDataModule, GRAFModule, image_grid, write_png
+    from gen3d.lit.progress import StepProgressBar
     from gen3d.models.graf.export import extract_mesh, render_turntable, save_gif, save_mesh
     from gen3d.utils import atomic_write_text
 
@@ -125,7 +126,7 @@ def _run(
         enable_checkpointing=False,
         enable_model_summary=False,
         enable_progress_bar=console.is_terminal,
-        callbacks=[pl.callbacks.RichProgressBar()] if console.is_terminal else [],
+        callbacks=[StepProgressBar()] if console.is_terminal else [],
         log_every_n_steps=20,
     )
     t0 = time.perf_counter()

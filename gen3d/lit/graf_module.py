@@ -489,8 +489,10 @@ def main(argv: list[str] | None = None, run: bool = True):
     import sys
     import warnings
 
-    from lightning.pytorch.callbacks import ModelCheckpoint, RichProgressBar
+    from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.cli import LightningCLI
+
+    from gen3d.lit.progress import StepProgressBar
 
     # GRAF checkpoints hold the state after the iteration's updates, which is what resuming needs.
     warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
@@ -509,7 +511,7 @@ def main(argv: list[str] | None = None, run: bool = True):
     root = Path(option("--trainer.default_root_dir") or Path("runs") / (Path(config).stem if config else "graf"))
     callbacks = [ModelCheckpoint(dirpath=str(root / "checkpoints"), save_last=True, every_n_train_steps=1000)]
     if not any(a.split("=")[0] == "--trainer.enable_progress_bar" for a in args):  # else the user's choice
-        callbacks.append(RichProgressBar())
+        callbacks.append(StepProgressBar())
     loggers = [
         {
             "class_path": f"lightning.pytorch.loggers.{cls}",

@@ -53,3 +53,27 @@ def test_fork_map_matches_a_loop_and_runs_in_other_processes():
     assert [v for v, _ in out] == [a * b + 10 for a, b in jobs]
     assert {pid for _, pid in out} - {os.getpid()}  # the work left this process
     assert fork_map(fn, jobs, processes=1) == [(a * b + 10, os.getpid()) for a, b in jobs]
+
+
+def test_fork_map_hands_out_jobs_one_at_a_time():
+    """The first two of 16 jobs must run at the same time in two workers: each waits at a two-party barrier.
+
+    A pool that hands out chunks (``Pool.map``'s default: 2 jobs per chunk here) gives both to one worker, which
+    then waits for itself until the barrier times out.
+    """
+    import multiprocessing
+    import threading
+
+    from gen3d.utils.parallel import fork_map
+
+    barrier = multiprocessing.get_context("fork").Barrier(2)
+
+    def fn(i):
+        if i < 2:
+            try:
+                barrier.wait(timeout=20)
+            except threading.BrokenBarrierError:
+                return "alone"
+        return "ok"
+
+    assert fork_map(fn, [(i,) for i in range(16)], processes=2) == ["ok"] * 16

@@ -81,7 +81,7 @@ class PointCloudSampleCallback(Callback):
         if pl_module.stage == "vae":
             samples = pl_module.reconstruct(torch.cat(self._inputs)[:n]).cpu()
         else:
-            name = hp.get("val_sampler", "dpm")
+            name = hp.get("val_sampler", "dpm-sde")
             extra = {"eta": hp.get("val_eta", 0.0)} if name == "ddim" else {}
             samples = pl_module.generate(len(refs), name, hp.get("val_steps", 20), seed=self.seed, **extra).cpu()
         root = Path(trainer.default_root_dir)

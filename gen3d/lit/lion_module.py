@@ -218,7 +218,7 @@ class LionModule(_PointCloudModule):
         ema_decay: decay of the weight average used for sampling (0: off; LION's priors: 0.9999).
         kl_anneal_steps: steps over which the KL weight schedule runs (default: ``trainer.max_steps``).
         val_samples: shapes generated (or reconstructed) at each validation for metrics and the grid.
-        val_sampler: sampler of those validation samples (``"ddpm"``, ``"ddim"``, ``"dpm"``).
+        val_sampler: sampler of those validation samples (``"ddpm"``, ``"ddim"``, ``"dpm"``, ``"dpm-sde"``).
         val_steps: its number of steps.
         val_eta: DDIM's eta for those samples (1: stochastic, robust for briefly trained models).
         seed: base seed of the per-step randomness.
@@ -243,7 +243,7 @@ class LionModule(_PointCloudModule):
         ema_decay: float = 0.999,
         kl_anneal_steps: int | None = None,
         val_samples: int = 16,
-        val_sampler: str = "dpm",
+        val_sampler: str = "dpm-sde",
         val_steps: int = 20,
         val_eta: float = 1.0,
         seed: int = 0,
@@ -431,7 +431,7 @@ class PVDModule(_PointCloudModule):
         lr_min_ratio: float = 0.1,
         ema_decay: float = 0.999,
         val_samples: int = 16,
-        val_sampler: str = "dpm",
+        val_sampler: str = "dpm-sde",
         val_steps: int = 20,
         seed: int = 0,
     ):

@@ -113,6 +113,8 @@ def _trainer(
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
+    from gen3d.lit.progress import StepProgressBar
+
     parallel = {"devices": processes, "strategy": "ddp_fork"} if processes > 1 else {"devices": 1}
     return L.Trainer(
         accelerator="cpu",
@@ -124,6 +126,7 @@ def _trainer(
         callbacks=[
             ModelCheckpoint(dirpath=str(root / "checkpoints"), save_last=True, save_top_k=0),
             *((OneThreadPerProcess(),) if processes > 1 else ()),
+            *((StepProgressBar(),) if progress else ()),
             *extra_callbacks,
         ],
         limit_val_batches=0,

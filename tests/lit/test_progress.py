@@ -51,3 +51,10 @@ def test_step_bounded_run_shows_steps_not_minus_two(tmp_path):
     assert trainer.max_epochs == -1 and trainer.global_step == 6
     assert seen[-1].strip() == "Epoch 1 · step 6/6"
     assert not any("-2" in s for s in seen)
+
+
+def test_lion_demo_trainers_use_it(tmp_path):
+    from gen3d.lit.lion_demo import _trainer
+
+    assert isinstance(_trainer(tmp_path, 5, 60.0, progress=True).progress_bar_callback, StepProgressBar)
+    assert _trainer(tmp_path, 5, 60.0, progress=False).progress_bar_callback is None

@@ -122,18 +122,9 @@ class SDEDPMSolverMultistepSampler(DPMSolverMultistepSampler):
 
     name = "dpm-sde"
 
-    def __init__(
-        self,
-        schedule: NoiseSchedule,
-        prediction_type: str = "epsilon",
-        clip_sample: float | None = None,
-        timestep_spacing: str = "quadratic",
-        solver_order: int = 2,
-        lower_order_final: bool = True,
-        stochastic: bool = True,
-    ):
+    def __init__(self, schedule: NoiseSchedule, *args: Any, stochastic: bool = True, **kwargs: Any):
+        """The arguments of :class:`DPMSolverMultistepSampler`; ``stochastic`` is accepted (configs carry it)
+        but must stay True."""
         if not stochastic:
             raise ValueError("dpm-sde is the stochastic solver; use the 'dpm' sampler for the ODE")
-        super().__init__(
-            schedule, prediction_type, clip_sample, timestep_spacing, solver_order, lower_order_final, True
-        )
+        super().__init__(schedule, *args, stochastic=True, **kwargs)

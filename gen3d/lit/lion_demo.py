@@ -35,6 +35,7 @@ SAMPLE_SECONDS = 2.5e-3  # seconds per shape and sampling step in one process (m
 DEMO_ETA = 1.0  # used when DEMO_SAMPLER is "ddim" (deterministic samplers need a longer-trained prior)
 DEMO_LR = 1e-3  # peak learning rate of both stages; the priors' decays to DEMO_LR_FLOOR x over the budget
 DEMO_LR_FLOOR = 0.05
+DEMO_EMA = 0.995  # EMA decay of the priors' weights used for sampling
 METRIC_KEYS = ("1-NNA-CD", "1-NNA-EMD", "COV-CD", "COV-EMD", "MMD-CD", "MMD-EMD", "JSD")
 
 # sizes that train in the budget on 2 CPU cores (see docs/lion.md for the measurements)
@@ -364,7 +365,7 @@ def _run(
         lr=DEMO_LR,
         warmup_steps=0,  # TimeBudgetCosine warms up
         lr_schedule="constant",
-        ema_decay=0.995,
+        ema_decay=DEMO_EMA,
         seed=seed,
         cache_latents=True,
     )

@@ -41,13 +41,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sampling steps (default: 1000 for ddpm, 50 otherwise; on the demo model ddpm 300 scored as well)",
     )
     parser.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (default 0: deterministic)")
+    parser.add_argument(
+        "--code-temperature",
+        type=float,
+        default=1.0,
+        help="LION: factor on the sampled shape codes (default 1, LION's; the demo uses 1.3, see docs/lion.md)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--points", type=int, default=None, help="points per shape (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=32, help="shapes generated at once (default 32)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights instead of their EMA")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--no-ply", action="store_true", help="skip the per-shape PLY files")
-    graf = parser.add_argument_group("GRAF checkpoints (--sampler, --steps, --eta, --points are not used)")
+    graf = parser.add_argument_group(
+        "GRAF checkpoints (--sampler, --steps, --eta, --code-temperature, --points are not used)"
+    )
     graf.add_argument("--size", type=int, default=None, help="image side (default: the training size)")
     graf.add_argument("--u", type=float, default=None, help="camera azimuth as a fraction of a turn")
     graf.add_argument("--v", type=float, default=None, help="camera polar v = (1 - cos(polar)) / 2")
@@ -77,6 +85,7 @@ def sample_checkpoint(
     eta: float = 0.0,
     use_ema: bool = True,
     progress: bool = True,
+    code_temperature: float = 1.0,
 ):
     """Generate ``n`` shapes from a checkpoint; returns ``(points (n, P, 3) float32 numpy, sampler)``.
 
@@ -98,13 +107,18 @@ def sample_checkpoint(
     steps = steps if steps is not None else (loaded.net.schedule.num_train_timesteps if sampler == "ddpm" else 50)
     if not 1 <= steps <= loaded.net.schedule.num_train_timesteps:
         raise InputError(f"--steps must be in [1, {loaded.net.schedule.num_train_timesteps}], got {steps}")
+    if not code_temperature > 0:
+        raise InputError(f"--code-temperature must be positive, got {code_temperature}")
+    extra = {"code_temperature": code_temperature} if code_temperature != 1.0 else {}
+    if extra and loaded.stage == "pvd":
+        raise InputError("--code-temperature applies to LION checkpoints: the PVD baseline has no shape code", ckpt)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
     smp = loaded.net.make_sampler(sampler, steps, **kwargs)
     g = torch.Generator().manual_seed(seed)
     chunks = []
     sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
     for b in progress_bar(sizes, "sampling", disable=None if progress else True):
-        x = loaded.net.sample(b, smp, generator=g, num_points=points)
+        x = loaded.net.sample(b, smp, generator=g, num_points=points, **extra)
         chunks.append(loaded.denormalize(x).numpy().astype(np.float32))
     return np.concatenate(chunks), smp
 
@@ -125,7 +139,16 @@ def run(args: argparse.Namespace) -> int:
     from gen3d.utils import atomic_path
 
     points, smp = sample_checkpoint(
-        args.ckpt, args.n, args.sampler, args.steps, args.seed, args.points, args.batch_size, args.eta, not args.no_ema
+        args.ckpt,
+        args.n,
+        args.sampler,
+        args.steps,
+        args.seed,
+        args.points,
+        args.batch_size,
+        args.eta,
+        not args.no_ema,
+        code_temperature=args.code_temperature,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -163,16 +163,23 @@ class _PointCloudModule(L.LightningModule):
         steps: int | None = 20,
         seed: int = 0,
         num_points: int | None = None,
+        code_temperature: float = 1.0,
         **sampler_kwargs: Any,
     ) -> Tensor:
-        """``n`` de-normalised samples ``(n, N, 3)`` with the EMA weights (``sampler_kwargs``: e.g. ``eta``)."""
+        """``n`` de-normalised samples ``(n, N, 3)`` with the EMA weights (``sampler_kwargs``: e.g. ``eta``).
+
+        ``code_temperature``: see :meth:`gen3d.models.lion.LION.sample` (LION only; PVD has no shape code).
+        """
         was_training = self.net.training
         self.net.eval()
         g = torch.Generator(device="cpu").manual_seed(seed)
         smp = self.net.make_sampler(sampler, steps, **sampler_kwargs)
+        extra = {"code_temperature": code_temperature} if code_temperature != 1.0 else {}
+        if extra and not isinstance(self.net, LION):
+            raise ValueError("code_temperature applies to LION only: the PVD baseline has no shape code")
         try:
             with self.ema_weights():
-                x = self.net.sample(n, smp, generator=g, num_points=num_points)
+                x = self.net.sample(n, smp, generator=g, num_points=num_points, **extra)
         finally:
             self.train(was_training)
         return self.denormalize(x)

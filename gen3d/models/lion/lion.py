@@ -122,6 +122,7 @@ class LION(nn.Module):
         num_points: int | None = None,
         progress: bool = False,
         return_latents: bool = False,
+        code_temperature: float = 1.0,
     ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
         """Generate ``n`` clouds in the normalised frame.
 
@@ -133,6 +134,10 @@ class LION(nn.Module):
             num_points: points per cloud (default ``cfg.num_points``; the networks work for any count).
             progress: show progress bars.
             return_latents: also return the sampled shape latents and latent points.
+            code_temperature: factor on the sampled shape latent in the priors' frame (standardised codes when
+                ``standardize_latents``, else the VAE's N(0, I) frame) before the latent points are drawn for it.
+                1 is LION's sampling; above 1 spreads the shapes wider, which offsets short-trained priors that
+                shrink the shape distribution (docs/lion.md, "Shape-code temperature").
 
         Returns:
             ``(n, num_points, 3)`` points, or ``(points, z_g, h)``.
@@ -141,7 +146,11 @@ class LION(nn.Module):
         if isinstance(sampler, str):
             sampler = self.make_sampler(sampler, steps)
         num_points = num_points or self.cfg.num_points
+        if not code_temperature > 0:
+            raise ValueError(f"code_temperature must be positive, got {code_temperature}")
         z_g = sample_loop(self.glb_prior, sampler, (n, self.cfg.style_dim), generator, progress, device)
+        if code_temperature != 1.0:
+            z_g = z_g * code_temperature
         loc_fn: Callable[[Tensor, Tensor], Tensor] = lambda x_t, t: self.loc_prior(x_t, t, z_g)
         h = sample_loop(loc_fn, sampler, (n, num_points, self.cfg.point_channels), generator, progress, device)
         z_g, h = self.unstandardize(z_g, h)

@@ -96,6 +96,8 @@ def test_pvd_module_trains_and_samples(tmp_path, datamodule, tiny_config):
     a = loaded.denormalize(loaded.net.sample(2, "dpm", 4, generator=torch.Generator().manual_seed(0)))
     torch.testing.assert_close(a, module.generate(2, "dpm", 4, seed=0))
     assert a.shape == (2, 48, 3)
+    with pytest.raises(ValueError, match="no shape code"):
+        module.generate(2, "dpm", 4, seed=0, code_temperature=1.3)
 
 
 def test_prior_stage_standardizes_latents(tmp_path, datamodule, tiny_config):

@@ -67,6 +67,21 @@ def test_sample_rejects_vae_checkpoint_and_bad_steps(checkpoints):
         sample_checkpoint(str(checkpoints["vae"]), 2, progress=False)
     with pytest.raises(InputError, match="--steps"):
         sample_checkpoint(str(checkpoints["prior"]), 2, "ddim", 5000, progress=False)
+    with pytest.raises(InputError, match="--code-temperature"):
+        sample_checkpoint(str(checkpoints["prior"]), 2, "dpm", 5, code_temperature=0.0, progress=False)
+
+
+def test_sample_code_temperature(tmp_path, checkpoints):
+    from gen3d.cli.main import main
+
+    ckpt = str(checkpoints["prior"])
+    a, _ = sample_checkpoint(ckpt, 3, "dpm", 5, seed=7, progress=False)
+    b, _ = sample_checkpoint(ckpt, 3, "dpm", 5, seed=7, progress=False, code_temperature=1.5)
+    assert not np.array_equal(a, b)  # the latent points follow the scaled codes
+    out = tmp_path / "t"
+    args = ["sample", "--ckpt", ckpt, "--n", "3", "--sampler", "dpm", "--steps", "5", "--seed", "7", "--no-ply"]
+    assert main([*args, "--code-temperature", "1.5", "--out", str(out)]) == 0
+    assert np.array_equal(np.load(out / "samples.npz")["points"], b)
 
 
 def test_elbo_entry(tmp_path, checkpoints, datamodule):

@@ -114,6 +114,33 @@ def test_sampling_shapes_and_seed(tiny_cfg):
     assert z_g.shape == (1, 8) and h.shape == (1, 64, 4) and pts.shape == (1, 64, 3)
 
 
+def test_code_temperature_scales_the_shape_code_the_latent_points_are_drawn_for(tiny_cfg):
+    from gen3d.diffusion import sample_loop
+
+    model = LION(tiny_cfg).eval()
+    g = torch.Generator().manual_seed(0)  # standardisation far from the identity: the factor acts in the priors' frame
+    model.set_latent_stats(2.0 + 0.3 * torch.randn(20, 8, generator=g), torch.randn(20, 64, 4, generator=g))
+    seed = lambda: torch.Generator().manual_seed(4)  # noqa: E731
+    _, z1, _ = model.sample(3, "ddpm", 5, generator=seed(), return_latents=True)
+    pts, z, h = model.sample(3, "ddpm", 5, generator=seed(), return_latents=True, code_temperature=1.7)
+    zs1, _ = model.standardize(z1, h)
+    zs, _ = model.standardize(z, h)
+    torch.testing.assert_close(zs, 1.7 * zs1)
+    # by hand: shape code, scaled, then the latent points for it from the same stream, then the decoder
+    with torch.no_grad():
+        g = seed()
+        code = 1.7 * sample_loop(model.glb_prior, model.make_sampler("ddpm", 5), (3, 8), g)
+        lat = sample_loop(lambda x, t: model.loc_prior(x, t, code), model.make_sampler("ddpm", 5), (3, 64, 4), g)
+        code, lat = model.unstandardize(code, lat)
+        torch.testing.assert_close(pts, model.vae.decode(lat, code))
+    assert torch.equal(
+        model.sample(3, "ddpm", 5, generator=seed()), model.sample(3, "ddpm", 5, generator=seed(), code_temperature=1.0)
+    )
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError, match="code_temperature"):
+            model.sample(1, "ddpm", 2, code_temperature=bad)
+
+
 def test_point_diffusion_baseline(tiny_cfg):
     model = PointDiffusion(tiny_cfg)
     loss = model.loss(torch.randn(2, 64, 3))

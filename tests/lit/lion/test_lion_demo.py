@@ -84,6 +84,14 @@ def test_generate_parallel_matches_sequential_shares(tiny_config):
     one = demo.generate_parallel(module, 5, "ddpm", 4, seed=7, processes=1)
     torch.testing.assert_close(one, module.generate(5, "ddpm", 4, seed=7), rtol=0, atol=0)
     assert not torch.equal(one, par)
+    # the shape-code temperature reaches every worker
+    hot = demo.generate_parallel(module, 5, "ddpm", 4, seed=7, processes=2, code_temperature=1.5)
+    hot_shares = [
+        module.generate(k, "ddpm", 4, seed=derived_seed(7, "share", i), code_temperature=1.5)
+        for i, k in enumerate((3, 2))
+    ]
+    torch.testing.assert_close(hot, torch.cat(hot_shares), rtol=0, atol=0)
+    assert not torch.equal(hot, par)
 
 
 @pytest.mark.slow
@@ -101,6 +109,7 @@ def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config):
     assert result["num_samples"] == 10 and result["num_points"] == 48
     assert result["steps"] == {"vae": 3, "prior": 3}  # the priors' count read back from data-parallel training
     assert result["processes"] == demo.demo_processes()
+    assert result["sampler"]["code_temperature"] == demo.DEMO_CODE_TEMPERATURE
     assert saved["gaussian"]["1-NNA-CD"] > saved["train_split"]["1-NNA-CD"]  # blobs are told apart, the oracle less
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert np.load(tmp_path / "samples.npz")["points"].shape == (10, 48, 3)

@@ -109,8 +109,7 @@ def sample_checkpoint(
         raise InputError(f"--steps must be in [1, {loaded.net.schedule.num_train_timesteps}], got {steps}")
     if not code_temperature > 0:
         raise InputError(f"--code-temperature must be positive, got {code_temperature}")
-    extra = {"code_temperature": code_temperature} if code_temperature != 1.0 else {}
-    if extra and loaded.stage == "pvd":
+    if code_temperature != 1.0 and loaded.stage == "pvd":
         raise InputError("--code-temperature applies to LION checkpoints: the PVD baseline has no shape code", ckpt)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
     smp = loaded.net.make_sampler(sampler, steps, **kwargs)
@@ -118,7 +117,7 @@ def sample_checkpoint(
     chunks = []
     sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
     for b in progress_bar(sizes, "sampling", disable=None if progress else True):
-        x = loaded.net.sample(b, smp, generator=g, num_points=points, **extra)
+        x = loaded.net.sample(b, smp, generator=g, num_points=points, code_temperature=code_temperature)
         chunks.append(loaded.denormalize(x).numpy().astype(np.float32))
     return np.concatenate(chunks), smp
 

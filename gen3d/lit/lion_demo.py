@@ -383,9 +383,8 @@ def _run(
     # ---------------------------------------------------------------------------------------- sample
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {"eta": DEMO_ETA} if DEMO_SAMPLER == "ddim" else {}
-    temperature = {"code_temperature": DEMO_CODE_TEMPERATURE} if DEMO_CODE_TEMPERATURE != 1.0 else {}
     samples = generate_parallel(
-        prior_module, n_ref, DEMO_SAMPLER, DEMO_STEPS, seed, procs, **kwargs, **temperature
+        prior_module, n_ref, DEMO_SAMPLER, DEMO_STEPS, seed, procs, code_temperature=DEMO_CODE_TEMPERATURE, **kwargs
     ).cpu()
     seconds["sample"] = time.perf_counter() - t0
 
@@ -411,8 +410,7 @@ def _run(
     with atomic_path(out / "samples.npz") as tmp:
         np.savez(tmp, points=samples.numpy())
     sampler_label = DEMO_SAMPLER + (f" eta={DEMO_ETA:g}" if DEMO_SAMPLER == "ddim" else "")
-    sampler_label += f" {DEMO_STEPS} steps"
-    sampler_label += f", shape-code temperature {DEMO_CODE_TEMPERATURE:g}" if temperature else ""
+    sampler_label += f" {DEMO_STEPS} steps, shape-code temperature {DEMO_CODE_TEMPERATURE:g}"
     title = (
         f"LION demo: {', '.join(classes)}, {n_ref} samples vs {n_ref} val shapes, {DEMO_POINTS} points per "
         f"cloud (paper protocol: 2048), {sampler_label}, VAE {vae_steps} + priors "

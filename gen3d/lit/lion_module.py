@@ -174,12 +174,9 @@ class _PointCloudModule(L.LightningModule):
         self.net.eval()
         g = torch.Generator(device="cpu").manual_seed(seed)
         smp = self.net.make_sampler(sampler, steps, **sampler_kwargs)
-        extra = {"code_temperature": code_temperature} if code_temperature != 1.0 else {}
-        if extra and not isinstance(self.net, LION):
-            raise ValueError("code_temperature applies to LION only: the PVD baseline has no shape code")
         try:
             with self.ema_weights():
-                x = self.net.sample(n, smp, generator=g, num_points=num_points, **extra)
+                x = self.net.sample(n, smp, generator=g, num_points=num_points, code_temperature=code_temperature)
         finally:
             self.train(was_training)
         return self.denormalize(x)

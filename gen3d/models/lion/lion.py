@@ -198,8 +198,12 @@ class PointDiffusion(nn.Module):
         generator: torch.Generator | None = None,
         num_points: int | None = None,
         progress: bool = False,
+        code_temperature: float = 1.0,
     ) -> Tensor:
-        """Generate ``(n, num_points, 3)`` clouds in the normalised frame."""
+        """Generate ``(n, num_points, 3)`` clouds in the normalised frame (``code_temperature``: only 1, there is no
+        shape code; the argument mirrors :meth:`LION.sample`)."""
+        if code_temperature != 1.0:
+            raise ValueError("code_temperature applies to LION only: the PVD baseline has no shape code")
         device = next(self.parameters()).device
         if isinstance(sampler, str):
             sampler = self.make_sampler(sampler, steps)

@@ -148,9 +148,9 @@ class LION(nn.Module):
         num_points = num_points or self.cfg.num_points
         if not code_temperature > 0:
             raise ValueError(f"code_temperature must be positive, got {code_temperature}")
-        z_g = sample_loop(self.glb_prior, sampler, (n, self.cfg.style_dim), generator, progress, device)
-        if code_temperature != 1.0:
-            z_g = z_g * code_temperature
+        z_g = code_temperature * sample_loop(
+            self.glb_prior, sampler, (n, self.cfg.style_dim), generator, progress, device
+        )
         loc_fn: Callable[[Tensor, Tensor], Tensor] = lambda x_t, t: self.loc_prior(x_t, t, z_g)
         h = sample_loop(loc_fn, sampler, (n, num_points, self.cfg.point_channels), generator, progress, device)
         z_g, h = self.unstandardize(z_g, h)

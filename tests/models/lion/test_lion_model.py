@@ -133,9 +133,6 @@ def test_code_temperature_scales_the_shape_code_the_latent_points_are_drawn_for(
         lat = sample_loop(lambda x, t: model.loc_prior(x, t, code), model.make_sampler("ddpm", 5), (3, 64, 4), g)
         code, lat = model.unstandardize(code, lat)
         torch.testing.assert_close(pts, model.vae.decode(lat, code))
-    assert torch.equal(
-        model.sample(3, "ddpm", 5, generator=seed()), model.sample(3, "ddpm", 5, generator=seed(), code_temperature=1.0)
-    )
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="code_temperature"):
             model.sample(1, "ddpm", 2, code_temperature=bad)

@@ -186,6 +186,7 @@ class LionSampleSource:
             x_h = slerp(ha, hb, alpha).to(device)
             loc = lambda x_t, t: self.net.loc_prior(x_t, t, z_g)
             h = sample_loop(loc, self.net.make_sampler(sampler, steps), x_h.shape, gen, False, device, x_T=x_h)
+            z_g, h = self.net.unstandardize(z_g, h)  # back to the VAE's frame
             points = self.net.vae.decode(h, z_g)  # (1, P, 3) normalised
         return self.loaded.denormalize(points)[0].cpu().numpy()
 

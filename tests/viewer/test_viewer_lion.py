@@ -47,6 +47,8 @@ def lion_ckpt(tmp_path_factory):
     torch.manual_seed(0)
     module = lion_module.LionModule(config=TINY, stage="prior", ema_decay=0.0)
     module.set_normalization([1.0, -2.0, 0.5], [0.25])
+    g = torch.Generator().manual_seed(3)  # latent standardisation far from the identity
+    module.net.set_latent_stats(1.5 + 0.4 * torch.randn(12, 8, generator=g), 0.3 + torch.randn(12, 48, 4, generator=g))
     path = _save(module, tmp_path_factory.mktemp("lion_run") / "checkpoints" / "last.ckpt")
     return path, module.eval()
 
@@ -84,6 +86,8 @@ def test_interpolation_ends_at_each_seed_and_moves_continuously(lion_ckpt):
     np.testing.assert_allclose(at[1.0], source.interpolate(1, 9, 0.0, sampler="ddim", steps=3), atol=1e-6)
     small_step = np.abs(at[0.05] - at[0.0]).mean()
     assert 0 < small_step < 0.5 * np.abs(at[1.0] - at[0.0]).mean()
+    # an end point is the seed's own sample (same noise, same priors, latents back in the VAE's frame)
+    np.testing.assert_allclose(at[0.0], source.sample(seed=0, n=1, sampler="ddim", steps=3)[0], atol=1e-5)
 
 
 def test_viewer_generates_from_a_lion_checkpoint(lion_ckpt):

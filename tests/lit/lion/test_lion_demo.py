@@ -94,6 +94,25 @@ def test_generate_parallel_matches_sequential_shares(tiny_config):
     assert not torch.equal(hot, par)
 
 
+def test_summarize_draws_against_the_statistics_module():
+    import statistics
+
+    scores = [
+        {"1-NNA-CD": a, "COV-CD": b, "MMD-CD": c, "JSD": d, "1-NNA-EMD": 99.0}
+        for a, b, c, d in [(60.0, 55.0, 3.7e-3, 9.9), (65.8, 50.0, 3.9e-3, 10.4), (57.5, 58.3, 3.6e-3, 9.1)]
+    ]
+    out = demo.summarize_draws([0, 11, 12], scores)
+    assert out["seeds"] == [0, 11, 12] and "1-NNA-EMD" not in out
+    for key in demo.DRAW_KEYS:
+        vals = [sc[key] for sc in scores]
+        assert out[key] == vals
+        assert out["mean"][key] == pytest.approx(statistics.fmean(vals))
+        assert out["std"][key] == pytest.approx(statistics.stdev(vals))
+    assert "mean 61.1 %, sd 4.3, range 57.5-65.8" in demo.draws_line(out, 60)
+    one = demo.summarize_draws([0], scores[:1])
+    assert one["std"]["1-NNA-CD"] == 0.0 and "60.0 %" in demo.draws_line(one, 60)
+
+
 @pytest.mark.slow
 def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config):
     monkeypatch.setattr(demo, "DEMO_POINTS", 48)
@@ -101,6 +120,7 @@ def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config):
     monkeypatch.setattr(demo, "VAE_STEPS", 3)
     monkeypatch.setattr(demo, "PRIOR_STEPS", 3)
     monkeypatch.setattr(demo, "DEMO_STEPS", 5)
+    monkeypatch.setattr(demo, "DEMO_DRAWS", 3)
     result = demo.run_lion_demo(tmp_path, None, budget_minutes=3, per_class=100, emd=False, progress=False)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("1-NNA-CD", "COV-CD", "MMD-CD"):
@@ -110,6 +130,10 @@ def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config):
     assert result["steps"] == {"vae": 3, "prior": 3}  # the priors' count read back from data-parallel training
     assert result["processes"] == demo.demo_processes()
     assert result["sampler"]["code_temperature"] == demo.DEMO_CODE_TEMPERATURE
+    draws = saved["draws"]  # the first draw is the table's; the others have their own seeds
+    assert len(draws["seeds"]) == 3 == len(set(draws["seeds"])) and draws["seeds"][0] == 0
+    assert draws["1-NNA-CD"][0] == saved["lion"]["1-NNA-CD"] and draws["COV-CD"][0] == saved["lion"]["COV-CD"]
+    assert draws["mean"]["1-NNA-CD"] == pytest.approx(np.mean(draws["1-NNA-CD"]))
     assert saved["gaussian"]["1-NNA-CD"] > saved["train_split"]["1-NNA-CD"]  # blobs are told apart, the oracle less
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert np.load(tmp_path / "samples.npz")["points"].shape == (10, 48, 3)

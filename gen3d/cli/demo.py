@@ -100,7 +100,11 @@ def stage_lion(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     from gen3d.lit.lion_demo import run_lion_demo
 
     result = run_lion_demo(out, data_root=None, budget_minutes=args.lion_minutes, seed=args.seed)
-    return {"metrics": str(out / "metrics.json"), "1-NNA-CD": result["lion"].get("1-NNA-CD")}
+    return {
+        "metrics": str(out / "metrics.json"),
+        "1-NNA-CD": result["lion"].get("1-NNA-CD"),
+        "1-NNA-CD mean of draws": result["draws"]["mean"]["1-NNA-CD"],
+    }
 
 
 def stage_graf(out: Path, args: argparse.Namespace) -> dict[str, Any]:

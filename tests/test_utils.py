@@ -77,3 +77,21 @@ def test_fork_map_hands_out_jobs_one_at_a_time():
         return "ok"
 
     assert fork_map(fn, [(i,) for i in range(16)], processes=2) == ["ok"] * 16
+
+
+def test_resolve_device(monkeypatch):
+    import torch
+
+    from gen3d.utils.device import resolve_device
+
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device(torch.device("cpu")) == torch.device("cpu")
+    with pytest.raises(InputError, match="not a torch device"):
+        resolve_device("gpu0")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device(None) == torch.device("cpu")
+    with pytest.raises(InputError, match="CUDA is not available"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device(None) == torch.device("cuda")
+    assert resolve_device("cuda:1") == torch.device("cuda", 1)

@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--points", type=int, default=None, help="points per shape (default: the model's)")
     parser.add_argument("--batch-size", type=int, default=32, help="shapes generated at once (default 32)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights instead of their EMA")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="torch device to sample on (default: cuda if available, else cpu); the noise is drawn on the CPU, "
+        "so a seed gives the same shapes on any device up to floating-point rounding",
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--no-ply", action="store_true", help="skip the per-shape PLY files")
     graf = parser.add_argument_group(
@@ -86,11 +92,13 @@ def sample_checkpoint(
     use_ema: bool = True,
     progress: bool = True,
     code_temperature: float = 1.0,
+    device: str | None = "cpu",
 ):
     """Generate ``n`` shapes from a checkpoint; returns ``(points (n, P, 3) float32 numpy, sampler)``.
 
-    Batches draw from one generator seeded with ``seed`` in order, so the result depends only on the
-    arguments.
+    Batches draw from one CPU generator seeded with ``seed`` in order, so the result depends only on the
+    arguments (on another ``device`` too, up to floating-point rounding). ``device=None`` picks CUDA when it
+    is available.
     """
     import numpy as np
     import torch
@@ -98,9 +106,11 @@ def sample_checkpoint(
     from gen3d.errors import InputError
     from gen3d.lit.lion_module import SAMPLING_STAGES, load_lion
     from gen3d.utils import progress as progress_bar
+    from gen3d.utils.device import resolve_device
 
     if n < 1 or batch_size < 1:
         raise InputError(f"--n and --batch-size must be positive, got {n} and {batch_size}")
+    device = resolve_device(device)
     loaded = load_lion(ckpt, use_ema=use_ema)
     if loaded.stage not in SAMPLING_STAGES:
         raise InputError("this checkpoint is from the 'vae' stage; sample from the 'prior' stage's checkpoint", ckpt)
@@ -113,12 +123,13 @@ def sample_checkpoint(
         raise InputError("--code-temperature applies to LION checkpoints: the PVD baseline has no shape code", ckpt)
     kwargs = {"eta": eta} if sampler == "ddim" else {}
     smp = loaded.net.make_sampler(sampler, steps, **kwargs)
+    loaded.net.to(device)
     g = torch.Generator().manual_seed(seed)
     chunks = []
     sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
     for b in progress_bar(sizes, "sampling", disable=None if progress else True):
         x = loaded.net.sample(b, smp, generator=g, num_points=points, code_temperature=code_temperature)
-        chunks.append(loaded.denormalize(x).numpy().astype(np.float32))
+        chunks.append(loaded.denormalize(x.cpu()).numpy().astype(np.float32))
     return np.concatenate(chunks), smp
 
 
@@ -148,6 +159,7 @@ def run(args: argparse.Namespace) -> int:
         args.eta,
         not args.no_ema,
         code_temperature=args.code_temperature,
+        device=args.device,
     )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -235,6 +235,7 @@ def sample_graf(
     frames: int = 40,
     fast: bool = True,
     mesh_resolution: int = 128,
+    device: str | None = "cpu",
 ) -> dict[str, Any]:
     """Render samples of a checkpoint at any resolution and pose; a turntable GIF and a mesh of the first.
 
@@ -251,6 +252,8 @@ def sample_graf(
         frames: turntable frames.
         fast: render the turntable through an occupancy grid (when the background allows it).
         mesh_resolution: marching-cubes grid points per axis.
+        device: where to render (``None``: CUDA when available); codes and poses are drawn on the CPU, so a
+            seed gives the same samples on any device up to floating-point rounding.
 
     Returns:
         Paths written.
@@ -259,10 +262,12 @@ def sample_graf(
 
     from gen3d.lit.graf_module import image_grid, write_png
     from gen3d.models.graf.export import extract_mesh, render_turntable, save_gif, save_mesh, to_uint8
+    from gen3d.utils.device import resolve_device
 
     if n < 1:
         raise InputError(f"n must be positive, got {n}")
-    gen, hp = load_generator(ckpt)
+    device = resolve_device(device)
+    gen, hp = load_generator(ckpt, device=device)
     out = Path(out_dir)
     rng = torch.Generator().manual_seed(seed)
     z = gen.field.sample_z(n, generator=rng)
@@ -272,6 +277,7 @@ def sample_graf(
         u0 = sum(gen.range_u) / 2 if u is None else u
         v0 = sum(gen.range_v) / 2 if v is None else v
         c2w = gen.pose_at(torch.full((n,), float(u0)), torch.full((n,), float(v0)))
+    z, c2w = z.to(device), c2w.to(device)
     with torch.no_grad():
         rgb = torch.cat([gen.render(z[i : i + 8], c2w[i : i + 8], size)["rgb"] for i in range(0, n, 8)])
     written: dict[str, Any] = {"images": []}
@@ -303,6 +309,7 @@ def run_graf_sample(args: argparse.Namespace) -> int:
         not args.no_gif,
         not args.no_mesh,
         args.frames,
+        device=args.device,
     )
     print(
         f"wrote {len(res['images'])} images, {res['grid']}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning.pytorch as pl
+import numpy as np
 import pytest
 import torch
 
@@ -97,3 +98,59 @@ def test_shipped_configs_build(name, tmp_path):
         hp = model.hparams
         assert (hp.z_dim, hp.net_depth, hp.net_width, hp.patch_size, hp.n_samples) == (256, 8, 256, 32, 64)
         assert (hp.radius, hp.near, hp.far, hp.fov, hp.r1_gamma) == (10.0, 7.5, 12.5, 30.0, 20.0)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_graf_trains_on_gpu_and_renders_alike_on_cpu(tmp_path):
+    """Lightning on ``accelerator="gpu"``; the trained generator renders the same images on CUDA as on the CPU,
+    densely and through the occupancy-grid path (the CUDA ray-marching and compositing kernels)."""
+    from PIL import Image
+
+    from gen3d.lit.graf_eval import sample_graf
+    from gen3d.models.graf.fast import build_occupancy_grid, render_fast
+
+    # A folder of small images written here (the procedural renders need open3d, which a GPU image may lack).
+    rng = np.random.default_rng(0)
+    (tmp_path / "imgs").mkdir()
+    yy, xx = np.mgrid[:16, :16]
+    for i in range(8):
+        disc = (yy - 8 - rng.normal()) ** 2 + (xx - 8 - rng.normal()) ** 2 < rng.uniform(9, 36)
+        img = np.where(disc[..., None], rng.integers(0, 255, 3), 255).astype(np.uint8)
+        Image.fromarray(img).save(tmp_path / "imgs" / f"{i}.png")
+    data = GRAFDataModule(str(tmp_path / "imgs"), "folder", 16, batch_size=4, num_workers=0)
+    model = GRAFModule(**TINY)
+    trainer = pl.Trainer(
+        default_root_dir=tmp_path / "run", max_steps=6, accelerator="gpu", devices=1, logger=False,
+        enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    assert int(model.iteration) == 3 and next(model.parameters()).device.type == "cuda"
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    trainer.save_checkpoint(tmp_path / "graf.ckpt")
+
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        gen = load_graf_module(tmp_path / "graf.ckpt").generator_ema.eval()
+        z = gen.field.sample_z(2, generator=torch.Generator().manual_seed(0))
+        c2w = gen.sample_poses(2, generator=torch.Generator().manual_seed(1))
+        outs = {}
+        with torch.no_grad():
+            for device in ("cpu", "cuda"):
+                gen.to(device)
+                dense = gen.render(z.to(device), c2w.to(device), 12)
+                grid = build_occupancy_grid(gen, z.to(device), resolution=16, threshold=-1.0)  # every cell occupied
+                fast = render_fast(gen, z.to(device), c2w.to(device), grid, 12)
+                outs[device] = {k: v.cpu() for k, v in dense.items()}, {k: v.cpu() for k, v in fast.items()}
+        for cpu, gpu in zip(outs["cpu"], outs["cuda"], strict=True):
+            for key in ("rgb", "opacity", "depth"):
+                torch.testing.assert_close(gpu[key], cpu[key], atol=1e-4, rtol=1e-4)
+        # `gen3d sample` on a GRAF checkpoint renders on the GPU: the same images as on the CPU.
+        a = sample_graf(tmp_path / "graf.ckpt", tmp_path / "s_cpu", 2, 12, gif=False, mesh=False, device="cpu")
+        b = sample_graf(tmp_path / "graf.ckpt", tmp_path / "s_gpu", 2, 12, gif=False, mesh=False, device="cuda")
+        for pa, pb in zip(a["images"], b["images"], strict=True):
+            diff = np.abs(np.asarray(Image.open(pa), dtype=int) - np.asarray(Image.open(pb), dtype=int))
+            assert diff.max() <= 1  # uint8 rounding
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

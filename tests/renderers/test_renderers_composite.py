@@ -67,21 +67,25 @@ def _loop_reference(sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps):
     return as64(rgb).reshape(n_rays, c), as64(opacity), as64(depth)
 
 
-def _run(impl, sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps, upstream):
-    s = sigmas.clone().requires_grad_()
-    c = rgbs.clone().requires_grad_()
+def _run(impl, sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps, upstream, device="cpu"):
+    """Outputs and gradients of ``composite`` on ``device`` (inputs moved there), returned on the CPU."""
+    s = sigmas.to(device).requires_grad_()
+    c = rgbs.to(device).requires_grad_()
+    t_starts, t_ends = t_starts.to(device), t_ends.to(device)
+    ray_indices = None if ray_indices is None else ray_indices.to(device)
+    upstream = [u.to(device) for u in upstream]
     outs = composite(s, c, t_starts, t_ends, ray_indices, n_rays, eps=eps, impl=impl)
     loss = sum((o * u).sum() for o, u in zip(outs, upstream, strict=True))
     grads = torch.autograd.grad(loss, (s, c), allow_unused=True) if loss.requires_grad else (None, None)
     grads = tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, (s, c), strict=True))
-    return [o.detach() for o in outs], grads
+    return [o.detach().cpu() for o in outs], tuple(g.cpu() for g in grads)
 
 
 @pytest.mark.parametrize(
     "dtype,case,channels,eps,zero_length",
-    list(itertools.product([torch.float32, torch.float64], list(PACKED_COUNTS), [1, 3], [0.0, 1e-4], [False, True])),
+    list(itertools.product([torch.float32, torch.float64], list(PACKED_COUNTS), [1, 2, 3], [0.0, 1e-4], [False, True])),
 )
-def test_packed_native_matches_torch(native_ops, dtype, case, channels, eps, zero_length):
+def test_packed_native_matches_torch(native_device, dtype, case, channels, eps, zero_length):
     gen = torch.Generator().manual_seed(list(PACKED_COUNTS).index(case) * 10 + channels)
     counts = PACKED_COUNTS[case]
     sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays = _packed(
@@ -90,8 +94,9 @@ def test_packed_native_matches_torch(native_ops, dtype, case, channels, eps, zer
     upstream = [torch.randn(n_rays, channels, dtype=dtype, generator=gen)] + [
         torch.randn(n_rays, dtype=dtype, generator=gen) for _ in range(2)
     ]
-    out_n, grad_n = _run("native", sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps, upstream)
-    out_t, grad_t = _run("torch", sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps, upstream)
+    args = (sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps, upstream, native_device)
+    out_n, grad_n = _run("native", *args)
+    out_t, grad_t = _run("torch", *args)
     for a, b in zip(out_n + list(grad_n), out_t + list(grad_t), strict=True):
         assert a.dtype == dtype and a.shape == b.shape
         torch.testing.assert_close(a, b, **TOL[dtype])
@@ -103,7 +108,7 @@ def test_packed_native_matches_torch(native_ops, dtype, case, channels, eps, zer
 @pytest.mark.parametrize(
     "dtype,shape", list(itertools.product([torch.float32, torch.float64], [(1, 1), (4, 7), (0, 5), (3, 0), (2, 3, 5)]))
 )
-def test_batched_native_matches_torch(native_ops, dtype, shape):
+def test_batched_native_matches_torch(native_device, dtype, shape):
     gen = torch.Generator().manual_seed(sum(shape))
     sigmas = torch.rand(shape, generator=gen, dtype=dtype) * 4
     rgbs = torch.rand(*shape, 3, generator=gen, dtype=dtype)
@@ -113,23 +118,24 @@ def test_batched_native_matches_torch(native_ops, dtype, shape):
     upstream = [torch.randn(*batch, 3, dtype=dtype, generator=gen)] + [
         torch.randn(batch, dtype=dtype, generator=gen) for _ in range(2)
     ]
-    out_n, grad_n = _run("native", sigmas, rgbs, t_starts, t_ends, None, None, 1e-4, upstream)
-    out_t, grad_t = _run("torch", sigmas, rgbs, t_starts, t_ends, None, None, 1e-4, upstream)
+    out_n, grad_n = _run("native", sigmas, rgbs, t_starts, t_ends, None, None, 1e-4, upstream, native_device)
+    out_t, grad_t = _run("torch", sigmas, rgbs, t_starts, t_ends, None, None, 1e-4, upstream, native_device)
     assert out_n[0].shape == (*batch, 3) and out_n[1].shape == batch
     for a, b in zip(out_n + list(grad_n), out_t + list(grad_t), strict=True):
         torch.testing.assert_close(a, b, **TOL[dtype])
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_early_termination_matches(native_ops, dtype):
+def test_early_termination_matches(native_device, dtype):
     """Dense rays terminate early; the native kernel and the reference zero the same samples."""
     gen = torch.Generator().manual_seed(3)
     sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays = _packed([40, 25, 60], dtype, gen, sigma_scale=60.0)
     upstream = [torch.randn(n_rays, 3, dtype=dtype, generator=gen)] + [
         torch.randn(n_rays, dtype=dtype, generator=gen) for _ in range(2)
     ]
-    out_n, grad_n = _run("native", sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, 1e-2, upstream)
-    out_t, grad_t = _run("torch", sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, 1e-2, upstream)
+    args = (sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, 1e-2, upstream, native_device)
+    out_n, grad_n = _run("native", *args)
+    out_t, grad_t = _run("torch", *args)
     for a, b in zip(out_n + list(grad_n), out_t + list(grad_t), strict=True):
         torch.testing.assert_close(a, b, **TOL[dtype])
     # Terminated samples (the tail of every ray) receive no gradient at all.
@@ -138,7 +144,7 @@ def test_early_termination_matches(native_ops, dtype):
 
 
 @pytest.mark.parametrize("layout", ["packed", "batched"])
-def test_gradcheck_native_float64(native_ops, layout):
+def test_gradcheck_native_float64(native_device, layout):
     gen = torch.Generator().manual_seed(11)
     if layout == "packed":
         sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays = _packed([4, 0, 6, 1], torch.float64, gen, sigma_scale=8)
@@ -147,6 +153,8 @@ def test_gradcheck_native_float64(native_ops, layout):
         rgbs = torch.rand(3, 5, 2, generator=gen, dtype=torch.float64)
         edges = torch.cumsum(torch.rand(3, 6, generator=gen, dtype=torch.float64) * 0.3, dim=-1)
         t_starts, t_ends, ray_indices, n_rays = edges[:, :-1], edges[:, 1:], None, None
+    to = lambda x: None if x is None else x.to(native_device)
+    sigmas, rgbs, t_starts, t_ends, ray_indices = map(to, (sigmas, rgbs, t_starts, t_ends, ray_indices))
     sigmas.requires_grad_()
     rgbs.requires_grad_()
 

@@ -62,14 +62,14 @@ def test_update_sphere_occupancy():
 
 
 @pytest.mark.parametrize("impl", ["native", "torch"])
-def test_uniform_sphere_through_grid(request, impl):
+def test_uniform_sphere_through_grid(request, impl, device):
     if impl == "native":
-        request.getfixturevalue("native_ops")
-    grid = OccupancyGrid(2, 32)
+        request.getfixturevalue("native_device")
+    grid = OccupancyGrid(2, 32).to(device)
     # Every point of a cell that meets the sphere lies within one cell diagonal of it, so this update marks
     # exactly a superset of the sphere's cells whatever the jitter.
     diag = math.sqrt(3) * 2 / 32
-    shifts = torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0]])[:, None]
+    shifts = torch.tensor([[0.0, 0.0, 0.0], [0.2, 0.0, 0.0]], device=device)[:, None]
     grid.update(
         lambda x: ((x - shifts).norm(dim=-1) < RADIUS + diag).float() * SIGMA,
         ema_decay=0.0,
@@ -80,7 +80,10 @@ def test_uniform_sphere_through_grid(request, impl):
     origins = torch.tensor([[d, 0.0, -3.0] for d in offsets] + [[0.2 + d, 0.0, 3.0] for d in offsets] + [[3.0, 3, -3]])
     dirs = torch.tensor([[0.0, 0.0, 1.0]] * 3 + [[0.0, 0.0, -1.0]] * 3 + [[0.0, 0.0, 1.0]])
     scene = torch.tensor([0, 0, 0, 1, 1, 1, 0])
+    origins, dirs, scene = origins.to(device), dirs.to(device), scene.to(device)
     rgb, opacity, depth = grid.render(_sphere_field, origins, dirs, scene, step=1 / 512, background=0.0, impl=impl)
+    assert rgb.device.type == device.type
+    rgb, opacity, depth = rgb.cpu(), opacity.cpu(), depth.cpu()
     expected = [1 - math.exp(-2 * SIGMA * math.sqrt(RADIUS**2 - d**2)) for d in offsets] * 2 + [0.0]
     torch.testing.assert_close(opacity, torch.tensor(expected), atol=2e-3, rtol=0)
     torch.testing.assert_close(rgb, opacity[:, None].expand(7, 3))

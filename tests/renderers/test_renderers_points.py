@@ -59,16 +59,20 @@ def test_single_point_lands_on_its_pixel():
 
 
 @pytest.mark.parametrize("radius,opacity", [(1.0, 1.0), (2.3, 0.6)])
-def test_matches_brute_force(radius, opacity):
+def test_matches_brute_force(radius, opacity, device):
     gen = torch.Generator().manual_seed(int(radius * 10))
     c2w, K = _camera()
     points = (torch.rand(25, 3, generator=gen, dtype=torch.float64) - 0.5) * 1.2
     points[-1] = c2w[0, :3, 3] + 0.5 * c2w[0, :3, 2]  # behind the camera: dropped
     colors = torch.rand(25, 3, generator=gen, dtype=torch.float64)
     bg = torch.tensor([0.1, 0.2, 0.3], dtype=torch.float64)
+    to = lambda x: x.to(device)
     image, alpha = render_points(
-        points[None], colors[None], c2w, K, 14, 18, radius=radius, opacity=opacity, background=bg, chunk_points=7
-    )
+        to(points[None]), to(colors[None]), to(c2w), to(K), 14, 18, radius=radius, opacity=opacity,
+        background=to(bg), chunk_points=7,
+    )  # fmt: skip
+    assert image.device.type == device.type
+    image, alpha = image.cpu(), alpha.cpu()
     ref_image, ref_alpha = _brute_force(points, colors, c2w[0], K, 14, 18, radius, opacity, bg)
     torch.testing.assert_close(image[0], ref_image, atol=1e-12, rtol=1e-10)
     torch.testing.assert_close(alpha[0], ref_alpha, atol=1e-12, rtol=1e-10)

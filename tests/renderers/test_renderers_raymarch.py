@@ -27,7 +27,15 @@ def _rays(n, dtype, gen, spread=1.5):
 def _assert_same(a, b):
     assert a[0].dtype == torch.long and a[1].dtype == b[1].dtype
     for x, y in zip(a, b, strict=True):
-        assert torch.equal(x, y)
+        assert torch.equal(x.cpu(), y.cpu())
+
+
+def _native_on(device, origins, dirs, aabbs, occupancy, step, ray_scene=None, near=0.0, far=math.inf, **kwargs):
+    """``raymarch(impl="native")`` with every tensor argument moved to ``device``."""
+    to = lambda x: x.to(device) if isinstance(x, torch.Tensor) else x
+    return raymarch(
+        to(origins), to(dirs), to(aabbs), to(occupancy), step, to(ray_scene), to(near), to(far), impl="native", **kwargs
+    )
 
 
 CASES = list(
@@ -42,7 +50,7 @@ CASES = list(
 
 
 @pytest.mark.parametrize("dtype,res,n_scenes,step,variant", CASES)
-def test_native_equals_reference(native_ops, dtype, res, n_scenes, step, variant):
+def test_native_equals_reference(native_device, dtype, res, n_scenes, step, variant):
     gen = torch.Generator().manual_seed(math.prod(res) + n_scenes)
     occupancy = torch.rand(n_scenes, *res, generator=gen) > 0.8
     lo = torch.rand(n_scenes, 3, generator=gen, dtype=dtype) - 1.2
@@ -53,7 +61,8 @@ def test_native_equals_reference(native_ops, dtype, res, n_scenes, step, variant
     kwargs = {}
     if variant == "near_far_cap":
         kwargs = dict(near=torch.rand(400, generator=gen, dtype=dtype), far=2.5, max_samples=5)
-    native = raymarch(origins, dirs, aabbs, occupancy, step, ray_scene=ray_scene, impl="native", **kwargs)
+    native = _native_on(native_device, origins, dirs, aabbs, occupancy, step, ray_scene=ray_scene, **kwargs)
+    assert native[0].device.type == native_device.type
     ref = raymarch_ref(origins, dirs, aabbs, occupancy, step, ray_scene=ray_scene, **kwargs)
     _assert_same(native, ref)
     if variant == "near_far_cap" and native[0].numel():
@@ -63,7 +72,7 @@ def test_native_equals_reference(native_ops, dtype, res, n_scenes, step, variant
 @pytest.mark.parametrize(
     "dtype,res", list(itertools.product([torch.float32, torch.float64], [(64, 64, 64), (37, 50, 23)]))
 )
-def test_native_equals_reference_sparse(native_ops, dtype, res):
+def test_native_equals_reference_sparse(native_device, dtype, res):
     """Mostly empty grids with small blobs: long empty runs exercise the cell- and block-level skipping."""
     gen = torch.Generator().manual_seed(res[0])
     occupancy = torch.zeros(2, *res, dtype=torch.bool)
@@ -85,20 +94,21 @@ def test_native_equals_reference_sparse(native_ops, dtype, res):
     targets = box[:, :3] + frac * (box[:, 3:] - box[:, :3])
     dirs[:400] = (targets - origins[:400]) / (targets - origins[:400]).norm(dim=-1, keepdim=True)
     for step in (0.002, 0.0111):
-        native = raymarch(origins, dirs, aabbs, occupancy, step, ray_scene=ray_scene, impl="native")
+        native = _native_on(native_device, origins, dirs, aabbs, occupancy, step, ray_scene=ray_scene)
         ref = raymarch_ref(origins, dirs, aabbs, occupancy, step, ray_scene=ray_scene)
         _assert_same(native, ref)
         assert native[0].numel() > 100
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_edge_cases(native_ops, dtype):
+def test_edge_cases(native_device, dtype):
     aabb = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0], dtype=dtype)
     full = torch.ones(8, 8, 8, dtype=torch.bool)
     empty = torch.zeros(1, 8, 8, 8, dtype=torch.bool)
     o = torch.tensor([[0.0, 0.0, -3.0], [0.0, 3.0, -3.0], [0.0, 0.0, 0.0], [0.2, 0.1, -3.0]], dtype=dtype)
     d = torch.tensor([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.0, -1.0]], dtype=dtype)
     # Ray 0 crosses the box, ray 1 misses it, ray 2 has a zero direction, ray 3 points away from the box.
+    aabb, full, empty, o, d = (x.to(native_device) for x in (aabb, full, empty, o, d))
     for impl in ("native", "torch"):
         ri, ts, te = raymarch(o, d, aabb, full, 0.5, impl=impl)
         assert ri.tolist() == [0, 0, 0, 0]

@@ -4,7 +4,8 @@
 # rendering benchmark on the GPU, and the fast test suite with the GPU visible.
 #
 # Usage: bash scripts/gpu_check.sh [OUT_DIR]      (default runs/gpu_check; logs and a summary are written there)
-# Environment: PYTHON (default python3), SUITE_TIMEOUT (seconds for the last step, default 150), XDIST_WORKERS.
+# Environment: PYTHON (default python3), SUITE_TIMEOUT (seconds for the last step, default 150), XDIST_WORKERS,
+# BENCH=0 to skip the benchmark.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-runs/gpu_check}
@@ -44,7 +45,8 @@ record "pytest -m cuda" "${PIPESTATUS[0]}"
 tail -1 "$OUT_DIR/pytest_cuda.log" >>"$SUMMARY"
 
 step "bench_render on the GPU"
-for args in "--scenes 64 --rays 4096" "--scenes 64 --rays 16384"; do
+[ "${BENCH:-1}" = 0 ] && echo "skipped (BENCH=0)"
+[ "${BENCH:-1}" = 0 ] || for args in "--scenes 64 --rays 4096" "--scenes 64 --rays 16384"; do
     # shellcheck disable=SC2086
     "$PY" scripts/bench_render.py --device cuda --repeats 10 $args 2>&1 | tee -a "$OUT_DIR/bench_render_cuda.log"
     record "bench_render $args" "${PIPESTATUS[0]}"
@@ -58,4 +60,4 @@ tail -1 "$OUT_DIR/pytest_suite.log" >>"$SUMMARY"
 
 step "summary"
 cat "$SUMMARY"
-grep -E "^(raymarch|composite)" "$OUT_DIR/bench_render_cuda.log"
+grep -sE "^(raymarch|composite)" "$OUT_DIR/bench_render_cuda.log"

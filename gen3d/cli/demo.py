@@ -36,6 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--lion-minutes", type=float, default=11.0, help="LION stage budget (default 11)")
     parser.add_argument("--graf-minutes", type=float, default=4.0, help="GRAF training budget (default 4)")
+    parser.add_argument(
+        "--lion-accelerator",
+        choices=("cpu", "gpu"),
+        default="cpu",
+        help="where the LION stage trains and samples (default cpu; gpu: one CUDA GPU, same budget and model)",
+    )
     parser.add_argument("--skip-lion", action="store_true", help="skip the LION stage")
     parser.add_argument("--skip-graf", action="store_true", help="skip the GRAF stage")
     parser.set_defaults(func=run)
@@ -99,7 +105,9 @@ def stage_lion(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train LION on the procedural shapes, sample, evaluate against the held-out split (``<out>/metrics.json``)."""
     from gen3d.lit.lion_demo import run_lion_demo
 
-    result = run_lion_demo(out, data_root=None, budget_minutes=args.lion_minutes, seed=args.seed)
+    result = run_lion_demo(
+        out, data_root=None, budget_minutes=args.lion_minutes, seed=args.seed, accelerator=args.lion_accelerator
+    )
     return {
         "metrics": str(out / "metrics.json"),
         "1-NNA-CD": result["lion"].get("1-NNA-CD"),

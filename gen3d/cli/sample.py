@@ -92,7 +92,7 @@ def sample_checkpoint(
     use_ema: bool = True,
     progress: bool = True,
     code_temperature: float = 1.0,
-    device: str | None = "cpu",
+    device: str | None = None,
 ):
     """Generate ``n`` shapes from a checkpoint; returns ``(points (n, P, 3) float32 numpy, sampler)``.
 

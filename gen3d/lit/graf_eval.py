@@ -235,7 +235,7 @@ def sample_graf(
     frames: int = 40,
     fast: bool = True,
     mesh_resolution: int = 128,
-    device: str | None = "cpu",
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Render samples of a checkpoint at any resolution and pose; a turntable GIF and a mesh of the first.
 

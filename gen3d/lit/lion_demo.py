@@ -119,7 +119,13 @@ def reference_clouds(dm: Any) -> torch.Tensor:
 
 
 def _trainer(
-    root: Path, max_steps: int, seconds: float, progress: bool, extra_callbacks: tuple = (), processes: int = 1
+    root: Path,
+    max_steps: int,
+    seconds: float,
+    progress: bool,
+    extra_callbacks: tuple = (),
+    processes: int = 1,
+    accelerator: str = "cpu",
 ) -> Any:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -128,7 +134,7 @@ def _trainer(
 
     parallel = {"devices": processes, "strategy": "ddp_fork"} if processes > 1 else {"devices": 1}
     return L.Trainer(
-        accelerator="cpu",
+        accelerator=accelerator,
         **parallel,
         max_steps=max_steps,
         max_time={"seconds": max(1, int(seconds))},
@@ -283,8 +289,9 @@ def run_lion_demo(
     emd: bool = True,
     progress: bool = True,
     processes: int | None = None,
+    accelerator: str = "cpu",
 ) -> dict[str, Any]:
-    """Train, sample and evaluate LION within ``budget_minutes`` on a CPU.
+    """Train, sample and evaluate LION within ``budget_minutes`` on a CPU (or one GPU).
 
     Args:
         out_dir: output folder: ``metrics.json``, ``samples.png``, ``samples.npz``, ``vae/``, ``prior/``.
@@ -298,6 +305,8 @@ def run_lion_demo(
         emd: also compute the EMD metrics.
         progress: show progress bars.
         processes: data-parallel training and sampling processes (None: :func:`demo_processes`).
+        accelerator: Lightning accelerator of both stages: ``"cpu"``, or ``"gpu"`` to train and sample on one
+            GPU (one process; the budget and the configuration stay the same, so the priors get more steps).
 
     Returns:
         ``{"lion": metrics, "train_split": metrics, "gaussian": metrics, "num_samples", "num_points",
@@ -307,11 +316,17 @@ def run_lion_demo(
     """
     from rich.console import Console
 
+    if accelerator not in ("cpu", "gpu"):
+        raise ValueError(f"accelerator must be 'cpu' or 'gpu', got {accelerator!r}")
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise ValueError("accelerator='gpu' needs a CUDA GPU, and none is available")
     console = Console()
     threads_before = torch.get_num_threads()
     torch.set_num_threads(choose_threads())
     try:
-        return _run(console, out_dir, data_root, budget_minutes, classes, per_class, seed, emd, progress, processes)
+        return _run(
+            console, out_dir, data_root, budget_minutes, classes, per_class, seed, emd, progress, processes, accelerator
+        )
     finally:
         torch.set_num_threads(threads_before)
 
@@ -359,6 +374,7 @@ def _run(
     emd: bool,
     progress: bool,
     processes: int | None,
+    accelerator: str = "cpu",
 ) -> dict[str, Any]:
     from gen3d.export.grid import render_point_grid
     from gen3d.lit.lion_module import LionModule, derived_seed, read_checkpoint
@@ -388,6 +404,8 @@ def _run(
     # ---------------------------------------------------------------------------------------- train
     n_ref = len(refs)
     procs = demo_processes() if processes is None else max(1, int(processes))
+    if accelerator == "gpu":
+        procs = 1  # one GPU, one process
     # sampling and metrics time (measured: one process, and their speed-up with two on two cores)
     draws = max(1, DEMO_DRAWS)
     sample_cost = draws * n_ref * DEMO_STEPS * SAMPLE_SECONDS / (1.0 + 0.7 * (procs - 1))
@@ -400,7 +418,8 @@ def _run(
     vae_module = LionModule(
         config=DEMO_CONFIG, stage="vae", lr=DEMO_LR, ema_decay=0.0, seed=seed, kl_anneal_steps=VAE_STEPS
     )
-    _trainer(out / "vae", VAE_STEPS, VAE_SHARE * train_seconds, progress).fit(vae_module, datamodule=dm)
+    vae_trainer = _trainer(out / "vae", VAE_STEPS, VAE_SHARE * train_seconds, progress, accelerator=accelerator)
+    vae_trainer.fit(vae_module, datamodule=dm)
     vae_steps = vae_module.global_step
     seconds["vae"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -418,7 +437,8 @@ def _run(
     left = train_seconds - (time.perf_counter() - t0) - seconds["vae"]
     decay = TimeBudgetCosine(left, floor=DEMO_LR_FLOOR, warmup_steps=50)
     dm.batch_size = max(1, DEMO_BATCH // procs)  # per process: the optimiser steps on DEMO_BATCH clouds
-    _trainer(out / "prior", PRIOR_STEPS, left, progress, (decay,), procs).fit(prior_module, datamodule=dm)
+    prior_trainer = _trainer(out / "prior", PRIOR_STEPS, left, progress, (decay,), procs, accelerator)
+    prior_trainer.fit(prior_module, datamodule=dm)
     # data-parallel training ran in forked processes: the weights came back, the step count is in the checkpoint
     prior_steps = int(read_checkpoint(out / "prior" / "checkpoints" / "last.ckpt")["global_step"])
     seconds["prior"] = time.perf_counter() - t0
@@ -426,6 +446,8 @@ def _run(
     # ---------------------------------------------------------------------------------------- sample
     t0 = time.perf_counter()
     kwargs: dict[str, Any] = {"eta": DEMO_ETA} if DEMO_SAMPLER == "ddim" else {}
+    if accelerator == "gpu":
+        prior_module.to("cuda")  # Lightning hands the module back on the CPU
 
     def draw(draw_seed: int) -> torch.Tensor:
         return generate_parallel(
@@ -444,7 +466,9 @@ def _run(
 
     # ---------------------------------------------------------------------------------------- evaluate
     t0 = time.perf_counter()
-    torch.set_num_threads(procs)  # the metrics' kernels solve pairs in parallel
+    torch.set_num_threads(
+        procs if accelerator == "cpu" else choose_threads()
+    )  # the metrics' kernels: pairs in parallel
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train), generator=g)[:n_ref]
     train_clouds = denorm(torch.stack([torch.from_numpy(train.points[int(i)][:DEMO_POINTS]) for i in pick]))
@@ -490,6 +514,7 @@ def _run(
         "steps": {"vae": vae_steps, "prior": prior_steps},
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
         "processes": procs,
+        "accelerator": accelerator,
         "paths": {
             "grid": str(grid),
             "samples": str(out / "samples.npz"),

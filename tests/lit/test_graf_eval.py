@@ -59,7 +59,7 @@ def test_sample_graf_writes_images_gif_and_mesh(ckpt, tmp_path):
     ref = ((img[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
     assert np.abs(ref.astype(int) - np.asarray(Image.open(res["images"][0])).astype(int)).max() <= 1
     args = argparse.Namespace(ckpt=str(ckpt), out=str(tmp_path / "cli"), n=1, size=None, seed=0, u=None, v=None,
-                              no_gif=True, no_mesh=True, frames=2)  # fmt: skip
+                              no_gif=True, no_mesh=True, frames=2, device=None)  # fmt: skip
     assert run_graf_sample(args) == 0 and (tmp_path / "cli" / "sample_00.png").exists()
 
 

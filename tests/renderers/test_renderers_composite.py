@@ -69,8 +69,8 @@ def _loop_reference(sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps):
 
 def _run(impl, sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps, upstream, device="cpu"):
     """Outputs and gradients of ``composite`` on ``device`` (inputs moved there), returned on the CPU."""
-    s = sigmas.to(device).requires_grad_()
-    c = rgbs.to(device).requires_grad_()
+    s = sigmas.detach().to(device).requires_grad_()  # a fresh leaf (.to(cpu) alone would return sigmas itself)
+    c = rgbs.detach().to(device).requires_grad_()
     t_starts, t_ends = t_starts.to(device), t_ends.to(device)
     ray_indices = None if ray_indices is None else ray_indices.to(device)
     upstream = [u.to(device) for u in upstream]

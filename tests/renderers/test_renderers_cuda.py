@@ -61,8 +61,8 @@ def test_composite_cuda_matches_cpu(native_ops, dtype):
     upstream = [torch.randn(len(counts), 3, dtype=dtype, generator=gen), torch.randn(len(counts), dtype=dtype)]
     results = []
     for device in ("cpu", "cuda"):
-        s = sigmas.to(device).requires_grad_()
-        c = rgbs.to(device).requires_grad_()
+        s = sigmas.detach().to(device).requires_grad_()  # a fresh leaf on each device
+        c = rgbs.detach().to(device).requires_grad_()
         rgb, opacity, depth = composite(
             s, c, t_starts.to(device), t_ends.to(device), ray_indices.to(device), impl="native"
         )

@@ -50,7 +50,7 @@ def test_both_stages_train_on_gpu_and_sample_alike_on_cpu(tmp_path, data_args, t
     _gpu_trainer(tmp_path, fast_dev_run=True).fit(vae, datamodule=datamodule)
     trainer = _gpu_trainer(tmp_path, max_steps=3, limit_val_batches=0)
     trainer.fit(vae, datamodule=datamodule)
-    assert next(vae.parameters()).device.type == "cuda"
+    assert trainer.strategy.root_device.type == "cuda"  # (Lightning moves the module back to the CPU after fit)
     trainer.save_checkpoint(tmp_path / "vae.ckpt")
 
     cfg = dict(tiny_config, standardize_latents=True)
@@ -75,7 +75,9 @@ def test_both_stages_train_on_gpu_and_sample_alike_on_cpu(tmp_path, data_args, t
 
     # A checkpoint written on the GPU loads on the CPU; sampling on CUDA gives the CPU's shapes (same noise).
     for sampler, steps in (("ddim", 6), ("dpm-sde", 6)):
-        cpu, _ = sample_checkpoint(str(tmp_path / "prior.ckpt"), 3, sampler, steps, seed=3, progress=False)
+        cpu, _ = sample_checkpoint(
+            str(tmp_path / "prior.ckpt"), 3, sampler, steps, seed=3, progress=False, device="cpu"
+        )
         gpu, _ = sample_checkpoint(
             str(tmp_path / "prior.ckpt"), 3, sampler, steps, seed=3, progress=False, device="cuda"
         )

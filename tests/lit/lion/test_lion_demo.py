@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 import gen3d.lit.lion_demo as demo
 
@@ -113,22 +114,37 @@ def test_summarize_draws_against_the_statistics_module():
     assert one["std"]["1-NNA-CD"] == 0.0 and "60.0 %" in demo.draws_line(one, 60)
 
 
-@pytest.mark.slow
-def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config):
+@pytest.mark.parametrize(
+    "accelerator",
+    [
+        pytest.param("cpu", marks=pytest.mark.slow),
+        pytest.param(
+            "gpu",
+            marks=[
+                pytest.mark.cuda,
+                pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+            ],
+        ),
+    ],
+)
+def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config, accelerator):
     monkeypatch.setattr(demo, "DEMO_POINTS", 48)
     monkeypatch.setattr(demo, "DEMO_CONFIG", dict(tiny_config, num_points=48, standardize_latents=True))
     monkeypatch.setattr(demo, "VAE_STEPS", 3)
     monkeypatch.setattr(demo, "PRIOR_STEPS", 3)
     monkeypatch.setattr(demo, "DEMO_STEPS", 5)
     monkeypatch.setattr(demo, "DEMO_DRAWS", 3)
-    result = demo.run_lion_demo(tmp_path, None, budget_minutes=3, per_class=100, emd=False, progress=False)
+    result = demo.run_lion_demo(
+        tmp_path, None, budget_minutes=3, per_class=100, emd=False, progress=False, accelerator=accelerator
+    )
     saved = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("1-NNA-CD", "COV-CD", "MMD-CD"):
         assert key in saved["lion"] and key in saved["train_split"] and key in saved["gaussian"]
         assert saved[key] == saved["lion"][key]
     assert result["num_samples"] == 10 and result["num_points"] == 48
     assert result["steps"] == {"vae": 3, "prior": 3}  # the priors' count read back from data-parallel training
-    assert result["processes"] == demo.demo_processes()
+    assert result["processes"] == (demo.demo_processes() if accelerator == "cpu" else 1)
+    assert saved["accelerator"] == accelerator
     assert result["sampler"]["code_temperature"] == demo.DEMO_CODE_TEMPERATURE
     draws = saved["draws"]  # the first draw is the table's; the others have their own seeds
     assert len(draws["seeds"]) == 3 == len(set(draws["seeds"])) and draws["seeds"][0] == 0
@@ -137,3 +153,12 @@ def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config):
     assert saved["gaussian"]["1-NNA-CD"] > saved["train_split"]["1-NNA-CD"]  # blobs are told apart, the oracle less
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert np.load(tmp_path / "samples.npz")["points"].shape == (10, 48, 3)
+
+
+def test_run_lion_demo_rejects_a_bad_accelerator(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="accelerator"):
+        demo.run_lion_demo(tmp_path, accelerator="tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match="CUDA"):
+        demo.run_lion_demo(tmp_path, accelerator="gpu")
+    assert not any(tmp_path.iterdir())  # nothing written

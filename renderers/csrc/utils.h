@@ -15,7 +15,12 @@
 #define RENDERERS_CHECK_DTYPE(x, t) TORCH_CHECK((x).scalar_type() == (t), #x " has the wrong dtype")
 #define RENDERERS_NO_CUDA(op) TORCH_CHECK(false, op ": renderers_ops was built without CUDA support")
 
+#include <string>
 #include <type_traits>
+
+// Error messages pass numbers as std::to_string(...), never as raw integers: an extension built by a toolchain
+// that links libstdc++ statically crashed (SIGSEGV in the stream's number formatting) while formatting
+// TORCH_CHECK(cond, "...", n) on a GPU machine, where the same message as a string raised cleanly.
 
 // Calls f(std::integral_constant<int, kC>{}) with kC = n for the common channel counts 1 and 3 (so kernels can
 // unroll their channel loops) and kC = 0 (channel count read at run time) otherwise.

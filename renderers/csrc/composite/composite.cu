@@ -220,7 +220,8 @@ std::tuple<at::Tensor, at::Tensor> PackedChunksCuda(const at::Tensor& ray_indice
   PackedChunksCudaKernel<<<NumBlocks(n + 1), kThreads, 0, stream>>>(
       ray_indices.data_ptr<int64_t>(), n, n_rays, bounds.data_ptr<int64_t>(), bad.data_ptr<int>());
   C10_CUDA_KERNEL_LAUNCH_CHECK();
-  TORCH_CHECK_VALUE(bad.item<int>() == 0, "ray_indices must be sorted and lie in [0, n_rays=", n_rays, ")");
+  TORCH_CHECK_VALUE(bad.item<int>() == 0, "ray_indices must be sorted and lie in [0, n_rays=", std::to_string(n_rays),
+                    ")");
   auto starts = bounds.narrow(0, 0, n_rays);
   auto cnts = bounds.narrow(0, 1, n_rays).sub(starts);
   return std::make_tuple(starts.contiguous(), cnts);

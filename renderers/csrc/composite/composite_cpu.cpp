@@ -206,7 +206,7 @@ std::tuple<at::Tensor, at::Tensor> PackedChunksCpu(const at::Tensor& ray_indices
     }
     for (int64_t r = std::max<int64_t>(prev + 1, 0); r <= cur; ++r) first[r] = i;  // rays (prev, cur] start at i
   }
-  TORCH_CHECK_VALUE(!bad, "ray_indices must be sorted and lie in [0, n_rays=", n_rays, ")");
+  TORCH_CHECK_VALUE(!bad, "ray_indices must be sorted and lie in [0, n_rays=", std::to_string(n_rays), ")");
   for (int64_t r = n > 0 ? ri[n - 1] + 1 : 0; r <= n_rays; ++r) first[r] = n;  // rays after the last sample
   auto starts = bounds.narrow(0, 0, n_rays);
   auto cnts = bounds.narrow(0, 1, n_rays).sub(starts);

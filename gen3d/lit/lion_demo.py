@@ -306,7 +306,8 @@ def run_lion_demo(
         progress: show progress bars.
         processes: data-parallel training and sampling processes (None: :func:`demo_processes`).
         accelerator: Lightning accelerator of both stages: ``"cpu"``, or ``"gpu"`` to train and sample on one
-            GPU (one process; the budget and the configuration stay the same, so the priors get more steps).
+            GPU (one process, the same configuration and budget; the time kept back for sampling and metrics is
+            the 2-core CPU's estimate, so a GPU run ends early: docs/lion.md, "On a GPU").
 
     Returns:
         ``{"lion": metrics, "train_split": metrics, "gaussian": metrics, "num_samples", "num_points",

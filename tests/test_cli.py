@@ -127,3 +127,12 @@ def test_demo_data_stage(tmp_path, capsys):
     )
     summary = json.loads((out / "demo_summary.json").read_text())
     assert summary["data"]["stats"]["total"] == 8 and summary["data"]["grid"] == str(out / "shapes.png")
+
+
+def test_demo_on_a_gpu_without_one_exits_2_before_writing(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["demo", "--out", str(tmp_path / "demo"), "--lion-accelerator", "gpu"]) == 2
+    assert "CUDA is not available" in capsys.readouterr().err
+    assert not (tmp_path / "demo").exists()

@@ -128,6 +128,10 @@ def run(args: argparse.Namespace) -> int:
     """Run every demo stage and write ``<out>/demo_summary.json``."""
     from gen3d.utils import atomic_write_text
 
+    if args.lion_accelerator == "gpu" and not args.skip_lion:
+        from gen3d.utils.device import resolve_device
+
+        resolve_device("cuda")  # InputError before anything is written when there is no GPU
     out = Path(args.out)
     summary: dict[str, Any] = {}
     summary["data"] = stage_data(out, args)

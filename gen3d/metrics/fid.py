@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 
 from gen3d.errors import Gen3DError, InputError
+from gen3d.utils.device import resolve_device
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -111,9 +112,7 @@ class InceptionFeatures:
             raise InputError("no such FID weights file", path)
         if resize not in ("bilinear", "model"):
             raise ValueError(f"resize must be 'bilinear' or 'model', got {resize!r}")
-        self.device = (
-            torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        )
+        self.device = resolve_device(device)
         try:
             self.model = torch.jit.load(str(path), map_location=self.device).eval()
         except Exception as exc:  # not TorchScript, truncated, ...
@@ -163,7 +162,7 @@ def load_inception(
 ) -> InceptionFeatures:
     """A cached :class:`InceptionFeatures` for these weights, device and resize mode."""
     path = str(Path(weights).expanduser().resolve()) if weights is not None else str(default_weights_path().resolve())
-    dev = str(device) if device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
+    dev = str(resolve_device(device))
     key = (path, dev, resize)
     if key not in _CACHE:
         _CACHE[key] = InceptionFeatures(path, device=dev, resize=resize)

@@ -129,9 +129,12 @@ def run(args: argparse.Namespace) -> int:
     from gen3d.utils import atomic_write_text
 
     if args.lion_accelerator == "gpu" and not args.skip_lion:
-        from gen3d.utils.device import resolve_device
+        import torch
 
-        resolve_device("cuda")  # InputError before anything is written when there is no GPU
+        from gen3d.errors import InputError
+
+        if not torch.cuda.is_available():  # before anything is written
+            raise InputError("--lion-accelerator gpu: CUDA is not available on this machine")
     out = Path(args.out)
     summary: dict[str, Any] = {}
     summary["data"] = stage_data(out, args)

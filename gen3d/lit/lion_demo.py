@@ -467,9 +467,8 @@ def _run(
 
     # ---------------------------------------------------------------------------------------- evaluate
     t0 = time.perf_counter()
-    torch.set_num_threads(
-        procs if accelerator == "cpu" else choose_threads()
-    )  # the metrics' kernels: pairs in parallel
+    # the metrics' kernels solve pairs in parallel, one thread per core the training used (all on a GPU machine)
+    torch.set_num_threads(procs if accelerator == "cpu" else choose_threads())
     g = torch.Generator().manual_seed(seed)
     pick = torch.randperm(len(train), generator=g)[:n_ref]
     train_clouds = denorm(torch.stack([torch.from_numpy(train.points[int(i)][:DEMO_POINTS]) for i in pick]))

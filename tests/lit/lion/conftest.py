@@ -60,3 +60,23 @@ def tiny_config() -> dict:
 @pytest.fixture
 def data_args() -> dict:
     return dict(DATA_ARGS)
+
+
+@pytest.fixture
+def make_trainer(tmp_path):
+    """Quiet Lightning trainers rooted in ``tmp_path``: one CPU device unless keyword arguments say otherwise."""
+    import lightning as L
+
+    def make(**kw) -> L.Trainer:
+        args = {
+            "accelerator": "cpu",
+            "devices": 1,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_model_summary": False,
+            "default_root_dir": str(tmp_path),
+        }
+        args.update(kw)
+        return L.Trainer(**args)
+
+    return make

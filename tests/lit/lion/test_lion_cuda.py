@@ -3,7 +3,6 @@ and scores there, and a checkpoint trained on the GPU samples the same shapes on
 
 from __future__ import annotations
 
-import lightning as L
 import numpy as np
 import pytest
 import torch
@@ -27,28 +26,20 @@ def exact_float32():
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = before
 
 
-def _gpu_trainer(tmp_path, **kw) -> L.Trainer:
-    args = dict(
-        accelerator="gpu",
-        devices=1,
-        logger=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        enable_checkpointing=False,
-        default_root_dir=str(tmp_path),
-    )
-    args.update(kw)
-    return L.Trainer(**args)
+@pytest.fixture
+def gpu_trainer(make_trainer):
+    """Trainers on one GPU without checkpoint callbacks."""
+    return lambda **kw: make_trainer(accelerator="gpu", enable_checkpointing=False, **kw)
 
 
-def test_both_stages_train_on_gpu_and_sample_alike_on_cpu(tmp_path, data_args, tiny_config, exact_float32):
+def test_both_stages_train_on_gpu_and_sample_alike_on_cpu(tmp_path, data_args, tiny_config, exact_float32, gpu_trainer):
     from gen3d.data.datamodules import PointCloudDataModule
     from gen3d.lit.callbacks import PointCloudSampleCallback
 
     datamodule = PointCloudDataModule(**dict(data_args, per_class=30))  # 3 val shapes for the sample metrics
     vae = LionModule(config=tiny_config, stage="vae", val_samples=3, val_sampler="ddim", val_steps=3)
-    _gpu_trainer(tmp_path, fast_dev_run=True).fit(vae, datamodule=datamodule)
-    trainer = _gpu_trainer(tmp_path, max_steps=3, limit_val_batches=0)
+    gpu_trainer(fast_dev_run=True).fit(vae, datamodule=datamodule)
+    trainer = gpu_trainer(max_steps=3, limit_val_batches=0)
     trainer.fit(vae, datamodule=datamodule)
     assert trainer.strategy.root_device.type == "cuda"  # (Lightning moves the module back to the CPU after fit)
     trainer.save_checkpoint(tmp_path / "vae.ckpt")
@@ -58,8 +49,7 @@ def test_both_stages_train_on_gpu_and_sample_alike_on_cpu(tmp_path, data_args, t
         config=cfg, stage="prior", vae_ckpt=str(tmp_path / "vae.ckpt"), cache_latents=True, val_samples=3,
         val_sampler="dpm-sde", val_steps=4,
     )  # fmt: skip
-    trainer = _gpu_trainer(
-        tmp_path,
+    trainer = gpu_trainer(
         max_steps=4,
         limit_val_batches=1,
         num_sanity_val_steps=0,
@@ -99,9 +89,9 @@ def test_prior_losses_match_between_cpu_and_cuda(datamodule, tiny_config, exact_
     assert losses[1] == pytest.approx(losses[0], rel=1e-4)
 
 
-def test_pvd_trains_on_gpu(tmp_path, datamodule, tiny_config):
+def test_pvd_trains_on_gpu(tmp_path, datamodule, tiny_config, gpu_trainer):
     module = PVDModule(config=tiny_config, val_samples=3, val_steps=3)
-    trainer = _gpu_trainer(tmp_path, max_steps=3, limit_val_batches=1)
+    trainer = gpu_trainer(max_steps=3, limit_val_batches=1)
     trainer.fit(module, datamodule=datamodule)
     trainer.save_checkpoint(tmp_path / "pvd.ckpt")
     loaded = load_lion(tmp_path / "pvd.ckpt")

@@ -2,38 +2,24 @@
 
 from __future__ import annotations
 
-import lightning as L
 import pytest
 import torch
 
 from gen3d.lit.lion_module import LionModule, load_lion, read_checkpoint
 
 
-def _trainer(tmp_path, **kw) -> L.Trainer:
-    args = {
-        "accelerator": "cpu",
-        "devices": 1,
-        "logger": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-        "default_root_dir": str(tmp_path),
-    }
-    args.update(kw)
-    return L.Trainer(**args)
-
-
-def test_fast_dev_run_both_stages(tmp_path, datamodule, tiny_config):
+def test_fast_dev_run_both_stages(make_trainer, tmp_path, datamodule, tiny_config):
     vae = LionModule(config=tiny_config, stage="vae", val_samples=4, val_steps=3)
-    _trainer(tmp_path, fast_dev_run=True).fit(vae, datamodule=datamodule)
+    make_trainer(fast_dev_run=True).fit(vae, datamodule=datamodule)
     ckpt = tmp_path / "vae.ckpt"
-    trainer = _trainer(tmp_path, max_steps=2, limit_val_batches=0, enable_checkpointing=False)
+    trainer = make_trainer(max_steps=2, limit_val_batches=0, enable_checkpointing=False)
     trainer.fit(vae, datamodule=datamodule)
     trainer.save_checkpoint(ckpt)
     # the normalisation of the data module was recorded for de-normalising samples
     assert torch.allclose(vae.norm_mean, torch.as_tensor(datamodule.norm.mean, dtype=torch.float32))
     prior = LionModule(config=tiny_config, stage="prior", vae_ckpt=str(ckpt), val_samples=4, val_steps=3)
     vae_before = {k: v.clone() for k, v in prior.net.vae.state_dict().items()}
-    _trainer(tmp_path, fast_dev_run=True).fit(prior, datamodule=datamodule)
+    make_trainer(fast_dev_run=True).fit(prior, datamodule=datamodule)
     # the VAE came from the checkpoint (EMA weights) and stayed frozen
     saved = read_checkpoint(ckpt)["state_dict"]
     assert not all(torch.equal(vae_before[k], prior.net.vae.state_dict()[k]) for k in vae_before)
@@ -41,9 +27,9 @@ def test_fast_dev_run_both_stages(tmp_path, datamodule, tiny_config):
     assert saved["norm_std"].shape == (1,)
 
 
-def test_checkpoint_loads_with_weights_only_and_samples(tmp_path, datamodule, tiny_config):
+def test_checkpoint_loads_with_weights_only_and_samples(make_trainer, tmp_path, datamodule, tiny_config):
     module = LionModule(config=tiny_config, stage="prior", ema_decay=0.9)
-    trainer = _trainer(tmp_path, max_steps=3, limit_val_batches=0, enable_checkpointing=False)
+    trainer = make_trainer(max_steps=3, limit_val_batches=0, enable_checkpointing=False)
     trainer.fit(module, datamodule=datamodule)
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)
@@ -83,11 +69,11 @@ def test_read_checkpoint_errors(tmp_path):
         read_checkpoint(tmp_path / "other.ckpt")
 
 
-def test_pvd_module_trains_and_samples(tmp_path, datamodule, tiny_config):
+def test_pvd_module_trains_and_samples(make_trainer, tmp_path, datamodule, tiny_config):
     from gen3d.lit.lion_module import PVDModule
 
     module = PVDModule(config=tiny_config, val_samples=4, val_steps=3)
-    trainer = _trainer(tmp_path, max_steps=2, limit_val_batches=1, enable_checkpointing=False)
+    trainer = make_trainer(max_steps=2, limit_val_batches=1, enable_checkpointing=False)
     trainer.fit(module, datamodule=datamodule)
     path = tmp_path / "pvd.ckpt"
     trainer.save_checkpoint(path)
@@ -100,10 +86,10 @@ def test_pvd_module_trains_and_samples(tmp_path, datamodule, tiny_config):
         module.generate(2, "dpm", 4, seed=0, code_temperature=1.3)
 
 
-def test_prior_stage_standardizes_latents(tmp_path, datamodule, tiny_config):
+def test_prior_stage_standardizes_latents(make_trainer, tmp_path, datamodule, tiny_config):
     cfg = dict(tiny_config, standardize_latents=True)
     module = LionModule(config=cfg, stage="prior", cache_latents=True)
-    _trainer(tmp_path, max_steps=2, limit_val_batches=0, enable_checkpointing=False).fit(module, datamodule=datamodule)
+    make_trainer(max_steps=2, limit_val_batches=0, enable_checkpointing=False).fit(module, datamodule=datamodule)
     assert not torch.equal(module.net.glb_std, torch.ones_like(module.net.glb_std))
     # every training shape's posterior was cached once (8 train shapes)
     assert len(module._latent_cache) == len(datamodule.dataset("train"))
@@ -113,7 +99,7 @@ def test_prior_stage_standardizes_latents(tmp_path, datamodule, tiny_config):
 
 
 @pytest.mark.parametrize("stage", ["vae", "prior"])
-def test_sample_callback_logs_metrics_and_writes_grid(tmp_path, data_args, tiny_config, stage):
+def test_sample_callback_logs_metrics_and_writes_grid(make_trainer, tmp_path, data_args, tiny_config, stage):
     from lightning.pytorch.loggers import CSVLogger
 
     from gen3d.data.datamodules import PointCloudDataModule
@@ -121,8 +107,7 @@ def test_sample_callback_logs_metrics_and_writes_grid(tmp_path, data_args, tiny_
 
     dm = PointCloudDataModule(**dict(data_args, per_class=30))  # 3 val shapes
     module = LionModule(config=tiny_config, stage=stage, val_samples=3, val_sampler="ddim", val_steps=3)
-    trainer = _trainer(
-        tmp_path,
+    trainer = make_trainer(
         max_steps=2,
         limit_val_batches=1,
         num_sanity_val_steps=0,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-import lightning as L
 import numpy as np
 import pytest
 
@@ -15,22 +14,13 @@ from gen3d.lit.lion_module import LionModule
 
 
 @pytest.fixture
-def checkpoints(tmp_path, datamodule, tiny_config):
+def checkpoints(tmp_path, datamodule, tiny_config, make_trainer):
     """A VAE-stage and a prior-stage checkpoint after two steps each."""
     paths = {}
     for stage in ("vae", "prior"):
         extra = {"vae_ckpt": str(paths["vae"])} if stage == "prior" else {}
         module = LionModule(config=tiny_config, stage=stage, **extra)
-        trainer = L.Trainer(
-            accelerator="cpu",
-            max_steps=2,
-            logger=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            enable_checkpointing=False,
-            limit_val_batches=0,
-            default_root_dir=str(tmp_path),
-        )
+        trainer = make_trainer(max_steps=2, enable_checkpointing=False, limit_val_batches=0)
         trainer.fit(module, datamodule=datamodule)
         paths[stage] = tmp_path / f"{stage}.ckpt"
         trainer.save_checkpoint(paths[stage])

@@ -95,3 +95,29 @@ def test_resolve_device(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device(None) == torch.device("cuda")
     assert resolve_device("cuda:1") == torch.device("cuda", 1)
+
+
+def test_forked_call_runs_beside_the_caller_and_returns_or_raises():
+    """The worker computes while this process waits at a two-party barrier with it: it really runs concurrently."""
+    import multiprocessing
+    import os
+
+    from gen3d.utils.parallel import ForkedCall
+
+    barrier = multiprocessing.get_context("fork").Barrier(2)
+    scale = lambda: 3  # noqa: E731  (reaches the worker through fork)
+
+    def fn(x):
+        barrier.wait(timeout=20)
+        return [v * scale() for v in x], os.getpid()
+
+    call = ForkedCall(fn, [1, 2])
+    barrier.wait(timeout=20)  # only passes while the worker is inside fn
+    values, pid = call.result(timeout=20)
+    assert values == [3, 6] and pid != os.getpid() and call.ready()
+
+    def fails():
+        raise ValueError("bad input in the worker")
+
+    with pytest.raises(ValueError, match="bad input in the worker"):
+        ForkedCall(fails).result(timeout=20)

@@ -4,7 +4,8 @@ Modules:
     distances    ``chamfer_distance``, ``nn_distances`` (native C++/OpenMP kernel + torch reference)
     earth_mover  ``emd`` (exact: SciPy; approx: native auction solver), ``emd_exact``, ``emd_approx``
     pairwise     ``pairwise_distances`` between two sets of clouds
-    point_cloud  ``point_cloud_metrics`` (MMD, COV, 1-NNA under CD/EMD, JSD), ``mmd_cov``, ``one_nn_accuracy``
+    point_cloud  ``point_cloud_metrics`` (MMD, COV, 1-NNA under CD/EMD, JSD), ``mmd_cov``, ``one_nn_accuracy``,
+                 ``ReferenceDistances`` (one reference set scored against several sets)
     fid          ``fid_kid``, ``frechet_distance``, ``kernel_inception_distance``, ``feature_statistics``
 
 Importing this package compiles nothing: the native extension is built on first use (see
@@ -22,6 +23,7 @@ from gen3d.metrics.pairwise import pairwise_distances
 from gen3d.metrics.point_cloud import (
     KEYS,
     PAPER_SCALES,
+    ReferenceDistances,
     distance_matrices,
     format_point_cloud_metrics,
     jsd_between_point_cloud_sets,
@@ -47,6 +49,7 @@ __all__ = [
     "APPROX_REL_EPS",
     "KEYS",
     "PAPER_SCALES",
+    "ReferenceDistances",
     "chamfer_distance",
     "distance_matrices",
     "emd",

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from gen3d.errors import InputError
 from gen3d.metrics._validate import as_clouds, as_matrix
@@ -40,6 +41,7 @@ from gen3d.metrics.pairwise import pairwise_distances
 __all__ = [
     "KEYS",
     "PAPER_SCALES",
+    "ReferenceDistances",
     "distance_matrices",
     "format_point_cloud_metrics",
     "jsd_between_point_cloud_sets",
@@ -148,6 +150,50 @@ def jsd_between_point_cloud_sets(samples: Any, refs: Any, resolution: int = 28) 
     return float(max(jsd, 0.0))
 
 
+class ReferenceDistances:
+    """The reference-against-reference matrices of one reference set, computed once for several scored sets.
+
+    1-NNA needs the distances among the references, which do not depend on the samples: an evaluation that
+    scores several sets against the same references (a model, baselines, repeated sampling draws) computes a
+    third of its pairs again for every set. Pass one instance to every :func:`point_cloud_metrics` call with
+    these references; it keeps one matrix per distance (and EMD method and accuracy) and refuses other
+    references. It pickles, so a forked worker can fill it and send it back.
+
+    Args:
+        refs: (R, P, 3) reference clouds (numpy array or torch tensor).
+    """
+
+    def __init__(self, refs: Any):
+        self.refs = as_clouds(refs, "refs", allow_empty_batch=False).detach().cpu()
+        self._matrices: dict[tuple, np.ndarray] = {}
+
+    def check(self, refs: Tensor) -> None:
+        """Raise ``ValueError`` unless ``refs`` are this instance's references (same values, after validation)."""
+        if refs.shape != self.refs.shape or not torch.equal(refs, self.refs.to(refs.dtype)):
+            raise ValueError(
+                f"these ReferenceDistances belong to other references (shape {tuple(self.refs.shape)}); build one "
+                f"per reference set"
+            )
+
+    def matrix(self, metric: str, emd_method: str = "approx", rel_eps: float = APPROX_REL_EPS, **kwargs: Any) -> Any:
+        """The (R, R) float64 matrix under ``metric`` (computed on first request; ``kwargs`` go to
+        :func:`~gen3d.metrics.pairwise.pairwise_distances`)."""
+        key = (metric,) if metric == "cd" else (metric, emd_method, float(rel_eps))
+        if key not in self._matrices:
+            self._matrices[key] = np.asarray(
+                pairwise_distances(
+                    self.refs,
+                    None,
+                    metric=metric,
+                    emd_method=emd_method,
+                    rel_eps=rel_eps,
+                    description=f"{metric.upper()} refs x refs",
+                    **kwargs,
+                )
+            )
+        return self._matrices[key]
+
+
 def distance_matrices(
     samples: Any,
     refs: Any,
@@ -157,13 +203,21 @@ def distance_matrices(
     batch_size: int | None = None,
     impl: str = "auto",
     progress: bool | None = None,
+    ref_distances: ReferenceDistances | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three matrices the metrics need: (d_ss (S, S), d_sr (S, R), d_rr (R, R)), float64 numpy."""
+    """The three matrices the metrics need: (d_ss (S, S), d_sr (S, R), d_rr (R, R)), float64 numpy.
+
+    ``ref_distances``: where ``d_rr`` is kept between calls with the same ``refs`` (:class:`ReferenceDistances`).
+    """
     kwargs = dict(metric=metric, batch_size=batch_size, emd_method=emd_method, rel_eps=rel_eps, impl=impl)
     tag = metric.upper()
     d_sr = pairwise_distances(samples, refs, progress=progress, description=f"{tag} samples x refs", **kwargs)
     d_ss = pairwise_distances(samples, None, progress=progress, description=f"{tag} samples x samples", **kwargs)
-    d_rr = pairwise_distances(refs, None, progress=progress, description=f"{tag} refs x refs", **kwargs)
+    if ref_distances is None:
+        d_rr = pairwise_distances(refs, None, progress=progress, description=f"{tag} refs x refs", **kwargs)
+    else:
+        ref_distances.check(as_clouds(refs, "refs").detach().cpu())
+        d_rr = ref_distances.matrix(progress=progress, **kwargs)
     return np.asarray(d_ss), np.asarray(d_sr), np.asarray(d_rr)
 
 
@@ -176,6 +230,7 @@ def point_cloud_metrics(
     impl: str = "auto",
     jsd_resolution: int = 28,
     progress: bool | None = None,
+    ref_distances: ReferenceDistances | None = None,
 ) -> dict[str, float]:
     """MMD, COV and 1-NNA under Chamfer and EMD, and JSD, of generated samples against references.
 
@@ -190,6 +245,8 @@ def point_cloud_metrics(
         impl: ``"auto"``, ``"native"`` or ``"torch"`` for the distance kernels.
         jsd_resolution: grid cells per axis for JSD.
         progress: show progress bars (default: on a terminal).
+        ref_distances: a :class:`ReferenceDistances` of ``refs`` that keeps their reference-against-reference
+            matrices between calls (several sets scored against the same references compute them once).
 
     Returns:
         ``{"MMD-CD", "COV-CD", "1-NNA-CD", "MMD-EMD", "COV-EMD", "1-NNA-EMD", "JSD"}`` as floats:
@@ -214,7 +271,15 @@ def point_cloud_metrics(
     results: dict[str, float] = {}
     for metric in ("cd", "emd") if emd != "none" else ("cd",):
         d_ss, d_sr, d_rr = distance_matrices(
-            s, r, metric, emd_method=emd, rel_eps=rel_eps, batch_size=batch_size, impl=impl, progress=progress
+            s,
+            r,
+            metric,
+            emd_method=emd,
+            rel_eps=rel_eps,
+            batch_size=batch_size,
+            impl=impl,
+            progress=progress,
+            ref_distances=ref_distances,
         )
         tag = metric.upper()
         results[f"MMD-{tag}"], results[f"COV-{tag}"] = mmd_cov(d_sr)

@@ -8,6 +8,7 @@ import torch
 
 from gen3d.errors import InputError
 from gen3d.metrics import (
+    ReferenceDistances,
     chamfer_distance,
     format_point_cloud_metrics,
     jsd_between_point_cloud_sets,
@@ -159,6 +160,38 @@ def test_point_cloud_metrics_keys_scales_and_emd_none(native, sphere_clouds):
     assert scaled["MMD-CD"] == pytest.approx(1e3 * full["MMD-CD"]) and scaled["COV-CD"] == full["COV-CD"]
     rows = format_point_cloud_metrics(full)
     assert [r[0] for r in rows] == list(full) and "x10^3" in rows[0][2]
+
+
+def test_reference_distances_computed_once_give_the_same_metrics(native, sphere_clouds, box_clouds, monkeypatch):
+    import pickle
+
+    import gen3d.metrics.point_cloud as pc
+
+    rng = np.random.default_rng(6)
+    refs = sphere_clouds(rng, 7, 64)
+    sets = [sphere_clouds(rng, 6, 64), box_clouds(rng, 5, 64)]
+    plain = [point_cloud_metrics(s, refs, emd="approx") for s in sets]
+    calls = []
+    real = pc.pairwise_distances
+    monkeypatch.setattr(pc, "pairwise_distances", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+    cache = ReferenceDistances(refs)
+    cached = [point_cloud_metrics(s, refs, emd="approx", ref_distances=cache) for s in sets]
+    assert cached == plain  # the same numbers, key for key
+    # per set: samples x refs and samples x samples under CD and EMD; refs x refs once per distance
+    rr = [k for a, k in calls if a[1] is None and a[0] is cache.refs]
+    assert len(calls) == 2 * 4 + 2 and len(rr) == 2
+    # it survives pickling (a forked worker fills it) and keeps the matrices
+    again = pickle.loads(pickle.dumps(cache))
+    calls.clear()
+    assert point_cloud_metrics(sets[0], refs, emd="approx", ref_distances=again) == plain[0]
+    assert len(calls) == 4
+    # EMD with another accuracy is another matrix
+    point_cloud_metrics(sets[0], refs, emd="approx", rel_eps=0.01, ref_distances=again)
+    assert len([k for a, k in calls if a[1] is None and a[0] is again.refs]) == 1
+    with pytest.raises(ValueError, match="other references"):
+        point_cloud_metrics(sets[0], refs[:6], emd="none", ref_distances=cache)
+    with pytest.raises(ValueError, match="other references"):
+        point_cloud_metrics(sets[0], refs + 1e-3, emd="none", ref_distances=cache)
 
 
 def test_argument_order_matters(box_clouds):

@@ -162,3 +162,17 @@ def test_run_lion_demo_rejects_a_bad_accelerator(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="CUDA"):
         demo.run_lion_demo(tmp_path, accelerator="gpu")
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_baseline_metrics_match_direct_scoring():
+    """The baselines scored with shared reference distances (as the demo's forked worker does) are the plain ones."""
+    from gen3d.metrics import point_cloud_metrics
+    from gen3d.metrics.pairwise import pairwise_distances
+
+    g = torch.Generator().manual_seed(3)
+    refs, train = torch.rand(8, 40, 3, generator=g), torch.rand(7, 40, 3, generator=g) * 1.1
+    blobs = torch.from_numpy(demo.gaussian_blobs(7, 40, np.zeros(3), 0.3, seed=1))
+    rows, ref_distances = demo.baseline_metrics(train, blobs, refs, emd=True, threads=1)
+    assert rows["train split (oracle)"] == point_cloud_metrics(train, refs, emd=True)
+    assert rows["Gaussian blobs"] == point_cloud_metrics(blobs, refs, emd=True)
+    np.testing.assert_array_equal(ref_distances.matrix("cd"), pairwise_distances(refs, None, metric="cd").numpy())

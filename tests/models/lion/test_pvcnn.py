@@ -12,10 +12,12 @@ from gen3d.models.lion.pvcnn import (
     PVCNN,
     AdaGN,
     PointNetEncoder,
+    PointVoxelMap,
     PVConv,
     devoxelize,
     normalize_coords,
     timestep_embedding,
+    trilinear_corners,
     voxelize,
 )
 
@@ -56,14 +58,47 @@ def test_voxelize_matches_brute_force(b, c, n, r):
     np.testing.assert_allclose(grid.numpy(), voxelize_ref(feats.numpy(), nc.numpy(), r), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("impl", ["auto", "gather", "grid_sample"])
 @pytest.mark.parametrize(("b", "c", "n", "r"), [(1, 1, 1, 2), (2, 4, 40, 5), (2, 2, 100, 8)])
-def test_devoxelize_matches_trilinear_brute_force(b, c, n, r):
+def test_devoxelize_matches_trilinear_brute_force(b, c, n, r, impl):
     g = torch.Generator().manual_seed(r)
     grid = torch.randn(b, c, r, r, r, generator=g, dtype=torch.float64)
     nc = torch.rand(b, n, 3, generator=g, dtype=torch.float64) * (r - 1)
-    out = devoxelize(grid, nc)
+    nc[0, 0] = torch.tensor([r - 1.0, 0.0, r - 1.0], dtype=torch.float64)  # on the faces of the grid
+    out = devoxelize(grid, nc, impl=impl)
     assert out.shape == (b, c, n)
     np.testing.assert_allclose(out.numpy(), trilinear_ref(grid.numpy(), nc.numpy()), rtol=1e-10, atol=1e-10)
+
+
+def test_trilinear_corners_and_the_two_devoxelize_impls_agree_in_gradients():
+    """The gathered interpolation passes gradients to the grid and to the coordinates as grid_sample does (the
+    VAE's decoder voxelises latent points that depend on the encoder)."""
+    r = 5
+    g = torch.Generator().manual_seed(0)
+    nc = (torch.rand(2, 30, 3, generator=g, dtype=torch.float64) * (r - 1)).requires_grad_()
+    index, weight = trilinear_corners(nc, r)
+    assert index.shape == weight.shape == (2, 30, 8) and index.min() >= 0 and index.max() < r**3
+    torch.testing.assert_close(weight.sum(-1), torch.ones(2, 30, dtype=torch.float64))
+    grid = torch.randn(2, 3, r, r, r, generator=g, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(2, 3, 30, generator=g, dtype=torch.float64)
+    grads = []
+    for impl in ("gather", "grid_sample"):
+        (devoxelize(grid, nc, impl=impl) * upstream).sum().backward()
+        grads.append((grid.grad.clone(), nc.grad.clone()))
+        grid.grad, nc.grad = None, None
+    torch.testing.assert_close(grads[0][0], grads[1][0])
+    torch.testing.assert_close(grads[0][1], grads[1][1])
+    assert torch.autograd.gradcheck(lambda v, p: devoxelize(v, p, impl="gather"), (grid, nc))
+    with pytest.raises(ValueError, match="impl"):
+        devoxelize(grid, nc, impl="nearest")
+
+
+def test_pvconv_with_a_shared_point_voxel_map_equals_its_own():
+    torch.manual_seed(1)
+    block = PVConv(6, 10, 4, cond_dim=3, voxel_channels=4).double().eval()
+    x, coords = torch.randn(2, 6, 25, dtype=torch.float64), torch.randn(2, 25, 3, dtype=torch.float64)
+    cond = torch.randn(2, 3, dtype=torch.float64)
+    torch.testing.assert_close(block(x, coords, cond, PointVoxelMap.build(coords, 4)), block(x, coords, cond))
 
 
 def test_devoxelize_reproduces_linear_fields_and_has_gradients():

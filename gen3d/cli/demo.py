@@ -112,6 +112,7 @@ def stage_lion(out: Path, args: argparse.Namespace) -> dict[str, Any]:
         "metrics": str(out / "metrics.json"),
         "1-NNA-CD": result["lion"].get("1-NNA-CD"),
         "1-NNA-CD mean of draws": result["draws"]["mean"]["1-NNA-CD"],
+        "1-NNA-CD standard error of the mean": result["draws"]["sem"]["1-NNA-CD"],
     }
 
 

@@ -109,9 +109,10 @@ def test_summarize_draws_against_the_statistics_module():
         assert out[key] == vals
         assert out["mean"][key] == pytest.approx(statistics.fmean(vals))
         assert out["std"][key] == pytest.approx(statistics.stdev(vals))
-    assert "mean 61.1 %, sd 4.3, range 57.5-65.8" in demo.draws_line(out, 60)
+        assert out["sem"][key] == pytest.approx(statistics.stdev(vals) / 3**0.5)
+    assert "mean 61.1 % (standard error 2.5), sd 4.3, range 57.5-65.8" in demo.draws_line(out, 60)
     one = demo.summarize_draws([0], scores[:1])
-    assert one["std"]["1-NNA-CD"] == 0.0 and "60.0 %" in demo.draws_line(one, 60)
+    assert one["std"]["1-NNA-CD"] == one["sem"]["1-NNA-CD"] == 0.0 and "60.0 %" in demo.draws_line(one, 60)
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,8 @@ class LionConfig:
         loc_prior_resolutions: its voxel resolutions.
         loc_prior_voxel_channels: its narrow voxel branches (None: PVCNN's layout).
         loc_prior_dropout: its dropout (LION: 0.1).
+        loc_prior_voxel_frame: how its voxel grids fit the latent points: ``"sphere"`` (PVCNN, LION) or
+            ``"box"`` (each axis scaled on its own; :func:`gen3d.models.lion.pvcnn.normalize_coords`).
         loc_time_dim: its time-embedding width (LION: 64).
         schedule: noise schedule of both priors (:class:`gen3d.diffusion.NoiseSchedule` fields).
         prediction_type: what the denoisers predict (``"epsilon"`` or ``"v_prediction"``).
@@ -83,6 +85,7 @@ class LionConfig:
     loc_prior_resolutions: list[int] = field(default_factory=lambda: [16, 8, 16])
     loc_prior_voxel_channels: list[int] | None = None
     loc_prior_dropout: float = 0.1
+    loc_prior_voxel_frame: str = "sphere"
     loc_time_dim: int = 64
     schedule: dict[str, Any] = field(
         default_factory=lambda: {"kind": "linear", "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02}

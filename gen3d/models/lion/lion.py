@@ -43,6 +43,7 @@ class LION(nn.Module):
             cfg.loc_prior_dropout,
             cfg.loc_time_dim,
             cfg.loc_prior_voxel_channels,
+            cfg.loc_prior_voxel_frame,
         )
 
         # latent standardisation (identity unless set_latent_stats is called; see LionConfig.standardize_latents)
@@ -177,6 +178,7 @@ class PointDiffusion(nn.Module):
             cfg.loc_prior_dropout,
             cfg.loc_time_dim,
             cfg.loc_prior_voxel_channels,
+            cfg.loc_prior_voxel_frame,
         )
 
     def make_sampler(self, name: str = "ddpm", steps: int | None = None, **kwargs) -> Sampler:

@@ -90,6 +90,7 @@ class PointLatentDenoiser(nn.Module):
         dropout: PVCNN dropout.
         time_dim: time-embedding width.
         voxel_channels: PVCNN voxel-branch widths (None: PVCNN's layout).
+        voxel_frame: how the latent points are fitted into the voxel grids, ``"sphere"`` (PVCNN) or ``"box"``.
     """
 
     def __init__(
@@ -101,12 +102,20 @@ class PointLatentDenoiser(nn.Module):
         dropout: float = 0.1,
         time_dim: int = 64,
         voxel_channels: Sequence[int] | None = None,
+        voxel_frame: str = "sphere",
     ):
         super().__init__()
         self.temb = TimeEmbedding(time_dim)
         cond = time_dim + style_dim
         self.net = PVCNN(
-            point_channels, point_channels, channels, resolutions, cond, dropout, voxel_channels=voxel_channels
+            point_channels,
+            point_channels,
+            channels,
+            resolutions,
+            cond,
+            dropout,
+            voxel_channels=voxel_channels,
+            voxel_frame=voxel_frame,
         )
 
     def forward(self, x: Float[Tensor, "B N P"], t: Tensor, style: Float[Tensor, "B G"]) -> Float[Tensor, "B N P"]:
@@ -123,6 +132,7 @@ class PointDenoiser(nn.Module):
         dropout: PVCNN dropout.
         time_dim: time-embedding width.
         voxel_channels: PVCNN voxel-branch widths (None: PVCNN's layout).
+        voxel_frame: how the points are fitted into the voxel grids, ``"sphere"`` (PVCNN) or ``"box"``.
     """
 
     def __init__(
@@ -132,10 +142,13 @@ class PointDenoiser(nn.Module):
         dropout: float = 0.1,
         time_dim: int = 64,
         voxel_channels: Sequence[int] | None = None,
+        voxel_frame: str = "sphere",
     ):
         super().__init__()
         self.temb = TimeEmbedding(time_dim)
-        self.net = PVCNN(3, 3, channels, resolutions, time_dim, dropout, voxel_channels=voxel_channels)
+        self.net = PVCNN(
+            3, 3, channels, resolutions, time_dim, dropout, voxel_channels=voxel_channels, voxel_frame=voxel_frame
+        )
 
     def forward(self, x: Float[Tensor, "B N 3"], t: Tensor) -> Float[Tensor, "B N 3"]:
         return self.net(x.transpose(1, 2), x, self.temb(t)).transpose(1, 2)

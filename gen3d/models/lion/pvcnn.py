@@ -22,21 +22,36 @@ import torch.nn.functional as F
 from jaxtyping import Float
 from torch import Tensor, nn
 
+VOXEL_FRAMES = ("sphere", "box")
 
-def normalize_coords(coords: Float[Tensor, "B N 3"], resolution: int, eps: float = 1e-6) -> Float[Tensor, "B N 3"]:
-    """Map each cloud into voxel units ``[0, R-1]^3`` (PVCNN: centre, scale the farthest point to radius 0.5).
+
+def normalize_coords(
+    coords: Float[Tensor, "B N 3"], resolution: int, eps: float = 1e-6, frame: str = "sphere"
+) -> Float[Tensor, "B N 3"]:
+    """Map each cloud into voxel units ``[0, R-1]^3``.
+
+    ``frame="sphere"`` is PVCNN's: centre the cloud and scale its farthest point to radius 0.5, the same scale
+    on every axis. ``frame="box"`` scales each axis on its own by the cloud's largest deviation along it, so a
+    cloud that is flat or thin along an axis still spans the grid there (a chair half as wide as it is tall gets
+    twice the voxels across its width); the voxels become boxes.
 
     Args:
         coords: point coordinates.
         resolution: R.
         eps: guards the division for degenerate clouds.
+        frame: ``"sphere"`` or ``"box"``.
 
     Returns:
         continuous voxel coordinates in ``[0, R-1]``.
     """
+    if frame not in VOXEL_FRAMES:
+        raise ValueError(f"frame must be one of {VOXEL_FRAMES}, got {frame!r}")
     centred = coords - coords.mean(dim=1, keepdim=True)  # (B, N, 3)
-    radius = centred.norm(dim=-1).amax(dim=1).clamp_min(eps)  # (B,)
-    unit = centred / (2.0 * radius[:, None, None]) + 0.5  # (B, N, 3) in [0, 1]
+    if frame == "sphere":
+        radius = centred.norm(dim=-1).amax(dim=1).clamp_min(eps)[:, None, None]  # (B, 1, 1)
+    else:
+        radius = centred.abs().amax(dim=1, keepdim=True).clamp_min(eps)  # (B, 1, 3)
+    unit = centred / (2.0 * radius) + 0.5  # (B, N, 3) in [0, 1]
     return (unit * (resolution - 1)).clamp(0, resolution - 1)
 
 
@@ -148,9 +163,10 @@ class PointVoxelMap(NamedTuple):
     corners: tuple[Tensor, Tensor] | None
 
     @classmethod
-    def build(cls, coords: Float[Tensor, "B N 3"], resolution: int) -> PointVoxelMap:
-        """The map of raw coordinates (the trilinear corners only where :func:`devoxelize` gathers)."""
-        nc = normalize_coords(coords, resolution)
+    def build(cls, coords: Float[Tensor, "B N 3"], resolution: int, frame: str = "sphere") -> PointVoxelMap:
+        """The map of raw coordinates in the given :func:`normalize_coords` frame (the trilinear corners only
+        where :func:`devoxelize` gathers)."""
+        nc = normalize_coords(coords, resolution, frame=frame)
         return cls(nc, None if coords.is_cuda else trilinear_corners(nc, resolution))
 
 
@@ -237,6 +253,8 @@ class PVConv(nn.Module):
         dropout: dropout between the two 3D convolutions.
         kernel_size: 3D kernel size.
         voxel_channels: width of the voxel branch (None: ``out_channels``, voxelising the raw input).
+        voxel_frame: how a cloud is fitted into the grid, ``"sphere"`` (PVCNN) or ``"box"``
+            (:func:`normalize_coords`).
     """
 
     def __init__(
@@ -248,9 +266,13 @@ class PVConv(nn.Module):
         dropout: float = 0.0,
         kernel_size: int = 3,
         voxel_channels: int | None = None,
+        voxel_frame: str = "sphere",
     ):
         super().__init__()
+        if voxel_frame not in VOXEL_FRAMES:
+            raise ValueError(f"voxel_frame must be one of {VOXEL_FRAMES}, got {voxel_frame!r}")
         self.resolution = resolution
+        self.voxel_frame = voxel_frame
         pad = kernel_size // 2
         vc = voxel_channels or out_channels
         self.reduce = nn.Conv1d(in_channels, vc, 1) if voxel_channels else None
@@ -273,7 +295,7 @@ class PVConv(nn.Module):
         """Args: features, coordinates, conditioning, and optionally the coordinates' :class:`PointVoxelMap` at
         this block's resolution (built here when absent)."""
         if pv_map is None:
-            pv_map = PointVoxelMap.build(coords, self.resolution)
+            pv_map = PointVoxelMap.build(coords, self.resolution, self.voxel_frame)
         nc = pv_map.norm_coords  # (B, N, 3)
         f = self.reduce(features) if self.reduce is not None else features  # (B, Cv, N)
         v = voxelize(f, nc, self.resolution)  # (B, Cv, R, R, R)
@@ -305,6 +327,8 @@ class PVCNN(nn.Module):
         head_channels: width of the hidden layer of the head.
         out_scale: multiplier of the output layer's initial weights.
         voxel_channels: per-block width of narrow voxel branches (None: as wide as the block, PVCNN's layout).
+        voxel_frame: how a cloud is fitted into the grids, ``"sphere"`` (PVCNN) or ``"box"``
+            (:func:`normalize_coords`).
     """
 
     def __init__(
@@ -318,6 +342,7 @@ class PVCNN(nn.Module):
         head_channels: int = 128,
         out_scale: float = 1.0,
         voxel_channels: Sequence[int] | None = None,
+        voxel_frame: str = "sphere",
     ):
         super().__init__()
         if len(channels) != len(resolutions) or not channels:
@@ -329,7 +354,7 @@ class PVCNN(nn.Module):
         blocks, globals_ = [], []
         prev = channels[0]
         for c, r, vc in zip(channels, resolutions, vcs, strict=True):
-            blocks.append(PVConv(prev, c, r, cond_dim, dropout, voxel_channels=vc))
+            blocks.append(PVConv(prev, c, r, cond_dim, dropout, voxel_channels=vc, voxel_frame=voxel_frame))
             globals_.append(nn.Linear(c, c))
             prev = c
         self.blocks = nn.ModuleList(blocks)
@@ -349,7 +374,7 @@ class PVCNN(nn.Module):
         maps: dict[int, PointVoxelMap] = {}  # one per resolution, shared by the blocks
         for block, glob in zip(self.blocks, self.globals, strict=True):
             if block.resolution not in maps:
-                maps[block.resolution] = PointVoxelMap.build(coords, block.resolution)
+                maps[block.resolution] = PointVoxelMap.build(coords, block.resolution, block.voxel_frame)
             h = block(h, coords, cond, maps[block.resolution])  # (B, C, N)
             h = h + glob(h.amax(dim=2))[:, :, None]  # global context
         h = self.head(torch.cat([h, stem], dim=1), cond)  # (B, H, N)

@@ -101,6 +101,23 @@ def test_pvconv_with_a_shared_point_voxel_map_equals_its_own():
     torch.testing.assert_close(block(x, coords, cond, PointVoxelMap.build(coords, 4)), block(x, coords, cond))
 
 
+def test_box_voxel_frame_reaches_every_block():
+    torch.manual_seed(1)
+    x = torch.randn(2, 4, 40, dtype=torch.float64)
+    coords = torch.randn(2, 40, 3, dtype=torch.float64) * torch.tensor([1.0, 0.3, 0.1], dtype=torch.float64)
+    cond = torch.randn(2, 3, dtype=torch.float64)
+    block = PVConv(4, 8, 5, cond_dim=3, voxel_frame="box").double().eval()
+    box_map = PointVoxelMap.build(coords, 5, "box")
+    torch.testing.assert_close(block(x, coords, cond), block(x, coords, cond, box_map))
+    assert not torch.allclose(block(x, coords, cond), block(x, coords, cond, PointVoxelMap.build(coords, 5)))
+    net = PVCNN(4, 5, channels=(8, 16), resolutions=(4, 6), cond_dim=3, voxel_frame="box").double().eval()
+    assert all(b.voxel_frame == "box" for b in net.blocks)
+    # the network's output is unchanged by scaling one axis of the voxelisation coordinates (not of the inputs)
+    torch.testing.assert_close(net(x, coords, cond), net(x, coords * torch.tensor([1.0, 4.0, 0.5]).double(), cond))
+    with pytest.raises(ValueError, match="voxel_frame"):
+        PVConv(4, 8, 5, voxel_frame="cube")
+
+
 def test_devoxelize_reproduces_linear_fields_and_has_gradients():
     r = 6
     idx = torch.stack(torch.meshgrid(*[torch.arange(r, dtype=torch.float64)] * 3, indexing="ij"))  # (3, R, R, R)
@@ -119,6 +136,30 @@ def test_normalize_coords_range_and_invariance():
     nc = normalize_coords(x, 9)
     assert nc.min() >= 0 and nc.max() <= 8
     torch.testing.assert_close(normalize_coords(3.0 * x + torch.tensor([1.0, -2.0, 5.0], dtype=torch.float64), 9), nc)
+
+
+def test_normalize_coords_box_frame_fills_every_axis():
+    # a flat cloud: 10x wider along x than along z
+    x = torch.randn(2, 64, 3, dtype=torch.float64) * torch.tensor([1.0, 0.5, 0.1], dtype=torch.float64)
+    r = 9
+    box = normalize_coords(x, r, frame="box")
+    centred = x - x.mean(dim=1, keepdim=True)
+    # brute force, per cloud and axis: the point farthest from the mean lands on a face, the mean in the middle
+    for b in range(2):
+        for a in range(3):
+            far = centred[b, :, a].abs().argmax()
+            assert box[b, far, a].item() in (pytest.approx(0.0), pytest.approx(r - 1.0))
+            expected = centred[b, :, a] / (2 * centred[b, :, a].abs().max()) * (r - 1) + (r - 1) / 2
+            torch.testing.assert_close(box[b, :, a], expected)
+    # invariant to scaling each axis on its own, which the sphere frame is not
+    scale = torch.tensor([3.0, 0.2, 7.0], dtype=torch.float64)
+    torch.testing.assert_close(normalize_coords(x * scale + 1.5, r, frame="box"), box)
+    sphere = normalize_coords(x, r)
+    assert not torch.allclose(normalize_coords(x * scale, r), sphere)
+    # the sphere frame leaves the thin axis near the middle of the grid
+    assert (sphere[..., 2] - (r - 1) / 2).abs().max() < 0.3 * (box[..., 2] - (r - 1) / 2).abs().max()
+    with pytest.raises(ValueError, match="frame"):
+        normalize_coords(x, r, frame="cube")
 
 
 def test_adagn_is_group_norm_for_zero_conditioning():

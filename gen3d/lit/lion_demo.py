@@ -73,6 +73,7 @@ DEMO_CONFIG: dict[str, Any] = {
     "loc_prior_channels": [64, 128, 64],
     "loc_prior_resolutions": [8, 8, 8],
     "loc_prior_voxel_channels": [16, 32, 16],
+    "loc_prior_voxel_frame": "box",
     "loc_prior_dropout": 0.0,
     "loc_time_dim": 32,
     "schedule": {"kind": "linear", "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02},

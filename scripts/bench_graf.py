@@ -171,9 +171,9 @@ def main() -> None:
 
     ckpt = Path(args.ckpt)
     if ckpt.is_file():
-        from gen3d.lit.graf_module import load_graf_module
+        from gen3d.inference.graf import load_graf_generator
 
-        gen = load_graf_module(ckpt).generator_ema
+        gen = load_graf_generator(ckpt)[0]
         source = f"checkpoint {ckpt}"
     else:
         gen = Generator(_BlobField(), image_size=64, n_samples=hp.n_samples, n_importance=hp.n_importance)

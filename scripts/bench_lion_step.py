@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
 
     import gen3d.models.lion.pvcnn as pv
-    from gen3d.lit.lion_demo import DEMO_BATCH, DEMO_CONFIG, DEMO_POINTS
     from gen3d.models.lion import LION
+    from gen3d.pipelines.lion_demo import DEMO_BATCH, DEMO_CONFIG, DEMO_POINTS
 
     g = torch.Generator().manual_seed(0)
     b, n, r, c = DEMO_BATCH // 2, DEMO_POINTS, 8, 32  # one of the demo's two data-parallel processes

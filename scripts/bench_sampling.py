@@ -65,9 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from gen3d.lit.lion_demo import DEMO_PER_CLASS, demo_datamodule, reference_clouds
-    from gen3d.lit.lion_module import load_lion
+    from gen3d.inference.lion import load_lion
     from gen3d.metrics import point_cloud_metrics
+    from gen3d.pipelines.lion_demo import DEMO_PER_CLASS, demo_datamodule, reference_clouds
     from gen3d.utils import check_exists
     from gen3d.utils.parallel import fork_map
 

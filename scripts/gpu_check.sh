@@ -29,7 +29,7 @@ step "build renderers_ops with the CUDA twins"
 import time
 
 t = time.perf_counter()
-from renderers._native import load_extension
+from renderers.native import load_extension
 from renderers.ops._backend import CPU_SOURCES, CUDA_SOURCES
 
 module = load_extension("renderers_ops", CPU_SOURCES, CUDA_SOURCES, verbose=True)

@@ -1,8 +1,6 @@
 #!/usr/bin/env bash
 # Train GRAF with gen3d/configs/graf_carla.yaml. Extra arguments are LightningCLI overrides, e.g.
 #   scripts/train_graf_carla.sh --trainer.max_steps 2000 --trainer.devices 1
-# Resume: scripts/train_graf_carla.sh --ckpt_path runs/graf_carla/checkpoints/last.ckpt
+# Resume: scripts/train_graf_carla.sh --resume  # continues runs/graf_carla/checkpoints/last.ckpt
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PY=${PY:-.venv/bin/python}
-exec "$PY" -m gen3d.lit.graf_module fit --config gen3d/configs/graf_carla.yaml "$@"
+exec gen3d train graf --config gen3d/configs/graf_carla.yaml "$@"

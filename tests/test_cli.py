@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -22,12 +21,9 @@ def _run(*args, timeout=120):
     )
 
 
-def test_help_is_fast_and_imports_no_torch():
-    start = time.perf_counter()
+def test_help_imports_no_torch():
     result = _run("--help")
-    elapsed = time.perf_counter() - start
     assert result.returncode == 0 and "data" in result.stdout and "demo" in result.stdout
-    assert elapsed < 5.0  # typically ~0.2 s; torch alone would add ~2 s and Lightning ~6 s
     code = (
         "import sys, gen3d.cli.main as m; m.build_parser(); "
         "bad = [x for x in ('torch', 'lightning') if x in sys.modules]; assert not bad, bad"

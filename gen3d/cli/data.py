@@ -52,15 +52,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("--json", default=None, metavar="FILE", help="also write the statistics as JSON")
     info.set_defaults(func=run, action="info")
 
-    from gen3d.data.multiview import add_arguments as add_multiview_arguments  # standard library only
-
     multiview = actions.add_parser(
         "multiview",
         help="render multi-view images of the procedural shapes (GRAF's training images)",
         description="Ray-cast the procedural shapes' meshes from random poses on the upper hemisphere: "
         "<out>/<class>_<index>_<view>.png plus multiview.json (the cameras). See docs/graf.md.",
     )
-    add_multiview_arguments(multiview)
+    multiview.add_argument("--out", required=True, help="output folder of PNGs")
+    multiview.add_argument("--classes", default="chair,car,mug", help="comma-separated procedural classes, or 'all'")
+    multiview.add_argument("--per-class", type=int, default=16, help="shapes per class")
+    multiview.add_argument("--views", type=int, default=8, help="views per shape")
+    multiview.add_argument("--size", type=int, default=64, help="image side in pixels")
+    multiview.add_argument("--seed", type=int, default=0)
+    multiview.add_argument("--first-index", type=int, default=0, help="index of the first shape of each class")
     multiview.set_defaults(func=run, action="multiview")
 
     parser.set_defaults(func=run, action=None, _parser=parser)
@@ -73,8 +77,6 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "info":
         return run_info(args)
     if args.action == "multiview":
-        from gen3d.data.multiview import run_multiview
-
         return run_multiview(args)
     args._parser.print_help()
     return 2
@@ -118,4 +120,18 @@ def run_info(args: argparse.Namespace) -> int:
     Console().print(stats_table(stats))
     if args.json:
         atomic_write_text(args.json, json.dumps(stats, indent=2) + "\n")
+    return 0
+
+
+def run_multiview(args: argparse.Namespace) -> int:
+    """``gen3d data multiview``: render the procedural shapes from random poses; prints the folder."""
+    import json
+
+    from gen3d.data.multiview import MANIFEST, render_multiview
+
+    out = render_multiview(
+        args.out, args.classes, args.per_class, args.views, args.size, args.seed, first_index=args.first_index
+    )
+    n = len(json.loads((out / MANIFEST).read_text())["images"])
+    print(f"wrote {n} images to {out}")
     return 0

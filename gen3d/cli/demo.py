@@ -103,7 +103,7 @@ def stage_data(out: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_lion(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train LION on the procedural shapes, sample, evaluate against the held-out split (``<out>/metrics.json``)."""
-    from gen3d.lit.lion_demo import run_lion_demo
+    from gen3d.pipelines.lion_demo import run_lion_demo
 
     result = run_lion_demo(
         out, data_root=None, budget_minutes=args.lion_minutes, seed=args.seed, accelerator=args.lion_accelerator
@@ -118,7 +118,7 @@ def stage_lion(out: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def stage_graf(out: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Train GRAF on multi-view renders, render a turntable, export a mesh, report FID/KID (``<out>/graf``)."""
-    from gen3d.lit.graf_demo import run_graf_demo, summary_line
+    from gen3d.pipelines.graf_demo import run_graf_demo, summary_line
 
     result = run_graf_demo(out / "graf", args.graf_minutes, seed=args.seed)
     print(summary_line(result))

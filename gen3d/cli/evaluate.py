@@ -33,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_graf(sub: argparse._SubParsersAction) -> None:
-    from gen3d.lit.graf_eval import add_evaluate_arguments, run_graf_eval
+    from gen3d.pipelines.graf_eval import GRAF_N_FAKE, GRAF_N_REAL
 
     p = sub.add_parser(
         "graf",
@@ -41,8 +41,35 @@ def _add_graf(sub: argparse._SubParsersAction) -> None:
         description="Render N images of a GRAF checkpoint at random poses and compare them with the training "
         "images (GRAF's protocol). See docs/graf.md.",
     )
-    add_evaluate_arguments(p)
-    p.set_defaults(func=run_graf_eval)
+    p.add_argument("--ckpt", required=True, help="GRAF Lightning checkpoint")
+    p.add_argument("--real", required=True, help="folder of the training images (the FID reference)")
+    p.add_argument("--kind", default="folder", help="layout of --real: folder, shapes, carla, celeba, cats")
+    p.add_argument("--n", type=int, default=GRAF_N_FAKE, help=f"generated images (default {GRAF_N_FAKE}, GRAF's)")
+    p.add_argument(
+        "--n-real", type=int, default=GRAF_N_REAL, help=f"at most this many real images (default {GRAF_N_REAL})"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fast", action="store_true", help="render through occupancy grids")
+    p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+    p.set_defaults(func=_run_graf)
+
+
+def _run_graf(args: argparse.Namespace) -> int:
+    """``gen3d evaluate graf``: print FID / KID and optionally write them as JSON."""
+    from gen3d.errors import InputError
+    from gen3d.pipelines.graf_eval import evaluate_graf
+    from gen3d.utils import atomic_write_text
+
+    if args.n < 2:
+        raise InputError(f"--n must be at least 2, got {args.n}")
+    res = evaluate_graf(args.ckpt, args.real, args.n, args.kind, args.n_real, seed=args.seed, fast=args.fast)
+    print(
+        f"FID {res['FID']:.2f}  KID {res['KID']:.4f} +- {res['KID_std']:.4f}  "
+        f"({res['n_fake']} generated vs {res['n_real']} real images at {res['image_size']}px)"
+    )
+    if args.json:
+        atomic_write_text(args.json, json.dumps(res, indent=2) + "\n")
+    return 0
 
 
 def _add_elbo(sub: argparse._SubParsersAction) -> None:
@@ -63,9 +90,9 @@ def _add_elbo(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_elbo(args: argparse.Namespace) -> int:
-    from gen3d.lit.lion_eval import run_elbo
+    from gen3d.pipelines.lion_eval import evaluate_elbo
 
-    run_elbo(args)
+    evaluate_elbo(args.ckpt, args.data, args.points, args.samples, args.batch_size, args.seed, args.out)
     return 0
 
 

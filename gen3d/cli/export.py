@@ -154,7 +154,7 @@ def run_mesh(args: argparse.Namespace) -> int:
 
 def _load_field(path: Path) -> Any:
     from gen3d.errors import InputError
-    from gen3d.viewer.sources import FieldSource, load_checkpoint_source
+    from gen3d.inference.sources import FieldSource, load_checkpoint_source
 
     source = load_checkpoint_source(path)
     if not isinstance(source, FieldSource):

@@ -5,8 +5,8 @@ LION / PVD: writes ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the d
 (``<out>/sampler.json``). The same checkpoint, seed and options give the same samples.
 
 GRAF (recognised from the checkpoint's hyperparameters): ``sample_XX.png`` renders at random training poses (or
-``--u/--v``), ``grid.png``, a turntable GIF and a marching-cubes mesh of the first sample
-(:func:`gen3d.lit.graf_eval.sample_graf`).
+``--u/--v``), ``grid.png``, a turntable GIF and a marching-cubes mesh of the first sample. The work is done by
+:mod:`gen3d.pipelines.sample`.
 """
 
 from __future__ import annotations
@@ -71,105 +71,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def is_graf_checkpoint(ckpt: str) -> bool:
-    """Whether ``ckpt`` holds a GRAF module (its hyperparameters name a radiance field); raises InputError for
-    a missing or unreadable file."""
-    from gen3d.lit.lion_module import read_checkpoint
-
-    hp = read_checkpoint(ckpt)["hyper_parameters"]
-    return "field" in hp and "image_size" in hp and "config" not in hp
-
-
-def sample_checkpoint(
-    ckpt: str,
-    n: int,
-    sampler: str = "ddpm",
-    steps: int | None = None,
-    seed: int = 0,
-    points: int | None = None,
-    batch_size: int = 32,
-    eta: float = 0.0,
-    use_ema: bool = True,
-    progress: bool = True,
-    code_temperature: float = 1.0,
-    device: str | None = None,
-):
-    """Generate ``n`` shapes from a checkpoint; returns ``(points (n, P, 3) float32 numpy, sampler)``.
-
-    Batches draw from one CPU generator seeded with ``seed`` in order, so the result depends only on the
-    arguments (on another ``device`` too, up to floating-point rounding). ``device=None`` picks CUDA when it
-    is available.
-    """
-    import numpy as np
-    import torch
-
-    from gen3d.errors import InputError
-    from gen3d.lit.lion_module import SAMPLING_STAGES, load_lion
-    from gen3d.utils import progress as progress_bar
-    from gen3d.utils.device import resolve_device
-
-    if n < 1 or batch_size < 1:
-        raise InputError(f"--n and --batch-size must be positive, got {n} and {batch_size}")
-    device = resolve_device(device)
-    loaded = load_lion(ckpt, use_ema=use_ema)
-    if loaded.stage not in SAMPLING_STAGES:
-        raise InputError("this checkpoint is from the 'vae' stage; sample from the 'prior' stage's checkpoint", ckpt)
-    steps = steps if steps is not None else (loaded.net.schedule.num_train_timesteps if sampler == "ddpm" else 50)
-    if not 1 <= steps <= loaded.net.schedule.num_train_timesteps:
-        raise InputError(f"--steps must be in [1, {loaded.net.schedule.num_train_timesteps}], got {steps}")
-    if not code_temperature > 0:
-        raise InputError(f"--code-temperature must be positive, got {code_temperature}")
-    if code_temperature != 1.0 and loaded.stage == "pvd":
-        raise InputError("--code-temperature applies to LION checkpoints: the PVD baseline has no shape code", ckpt)
-    kwargs = {"eta": eta} if sampler == "ddim" else {}
-    smp = loaded.net.make_sampler(sampler, steps, **kwargs)
-    loaded.net.to(device)
-    g = torch.Generator().manual_seed(seed)
-    chunks = []
-    sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
-    for b in progress_bar(sizes, "sampling", disable=None if progress else True):
-        x = loaded.net.sample(b, smp, generator=g, num_points=points, code_temperature=code_temperature)
-        chunks.append(loaded.denormalize(x.cpu()).numpy().astype(np.float32))
-    return np.concatenate(chunks), smp
-
-
 def run(args: argparse.Namespace) -> int:
-    """Sample and write the outputs."""
-    from pathlib import Path
+    """Sample and write the outputs (the checkpoint's kind picks the pipeline)."""
+    from gen3d.inference.checkpoint import is_graf_checkpoint, read_checkpoint
+    from gen3d.pipelines import sample
 
-    if is_graf_checkpoint(args.ckpt):
-        from gen3d.lit.graf_eval import run_graf_sample
-
-        return run_graf_sample(args)
-
-    import numpy as np
-
-    from gen3d.data.io import save_points
-    from gen3d.export.grid import render_point_grid
-    from gen3d.utils import atomic_path
-
-    points, smp = sample_checkpoint(
-        args.ckpt,
-        args.n,
-        args.sampler,
-        args.steps,
-        args.seed,
-        args.points,
-        args.batch_size,
-        args.eta,
-        not args.no_ema,
-        code_temperature=args.code_temperature,
-        device=args.device,
-    )
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "samples.npz") as tmp:
-        np.savez(tmp, points=points)
-    if not args.no_ply:
-        width = max(4, len(str(len(points) - 1)))
-        for i, cloud in enumerate(points):
-            save_points(out / "ply" / f"sample_{i:0{width}d}.ply", cloud)
-    render_point_grid(points[:64], out / "samples.png")
-    smp.save_config(out / "sampler.json")
-    print(f"gen3d sample: {len(points)} shapes of {points.shape[1]} points -> {out}")
+    if is_graf_checkpoint(read_checkpoint(args.ckpt)):
+        res = sample.sample_graf_to_files(
+            args.ckpt, args.out, args.n, args.size, args.seed, args.u, args.v, not args.no_gif, not args.no_mesh,
+            args.frames, device=args.device,
+        )  # fmt: skip
+        print(
+            f"wrote {len(res['images'])} images, {res['grid']}"
+            + "".join(f", {res[k]}" for k in ("gif", "mesh") if k in res)
+        )
+        return 0
+    sample.sample_lion_to_files(
+        args.ckpt, args.out, args.n, ply=not args.no_ply, sampler=args.sampler, steps=args.steps, seed=args.seed,
+        points=args.points, batch_size=args.batch_size, eta=args.eta, use_ema=not args.no_ema,
+        code_temperature=args.code_temperature, device=args.device,
+    )  # fmt: skip
     return 0

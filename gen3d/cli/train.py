@@ -61,7 +61,7 @@ MODELS: dict[str, ModelEntry] = {
     ),
     "graf": ModelEntry(
         module="gen3d.lit.graf_module:GRAFModule",
-        datamodule="gen3d.lit.graf_module:GRAFDataModule",
+        datamodule="gen3d.data.datamodules:GRAFDataModule",
         config="graf_shapes.yaml",
     ),
 }

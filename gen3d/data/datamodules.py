@@ -1,4 +1,5 @@
-"""Lightning DataModules: point clouds (procedural or PC15k layout) and image folders.
+"""Lightning DataModules of every model: point clouds (procedural or PC15k layout; LION, PVD) and training images
+(GRAF).
 
 This is the only module of :mod:`gen3d.data` that imports Lightning.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
@@ -173,4 +175,71 @@ class ImageDataModule(LightningDataModule):
             num_workers=self.num_workers,
             drop_last=self.drop_last,
             persistent_workers=self.num_workers > 0,
+        )
+
+
+class GRAFDataModule(LightningDataModule):
+    """Training images for GRAF: one of GRAF's dataset layouts, or gen3d's multi-view renders.
+
+    With ``kind="shapes"`` and no images under ``root``, the procedural shapes are rendered there first
+    (:func:`gen3d.data.multiview.render_multiview` with ``classes``, ``per_class``, ``views``, ``seed``).
+
+    Args:
+        root: image folder.
+        kind: ``"shapes"``, ``"carla"``, ``"celeba"``, ``"cats"`` or ``"folder"``
+            (:data:`gen3d.data.multiview.GRAF_DATASETS`).
+        image_size: side of the images fed to the model.
+        batch_size: images per batch (GRAF: 8).
+        num_workers: data loader workers.
+        classes: procedural classes to render (``kind="shapes"`` only).
+        per_class: shapes per class to render.
+        views: views per shape to render.
+        seed: seed of the rendered dataset.
+    """
+
+    def __init__(
+        self,
+        root: str = "datasets/graf_shapes/train",
+        kind: str = "shapes",
+        image_size: int = 64,
+        batch_size: int = 8,
+        num_workers: int = 2,
+        classes: str = "chair,car,mug",
+        per_class: int = 32,
+        views: int = 8,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.dataset = None
+
+    def prepare_data(self) -> None:
+        from gen3d.data.images import IMAGE_SUFFIXES
+        from gen3d.data.multiview import render_multiview
+
+        hp = self.hparams
+        root = Path(hp.root)
+        has_images = root.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir())
+        if hp.kind == "shapes" and not has_images:
+            render_multiview(root, hp.classes, hp.per_class, hp.views, hp.image_size, hp.seed)
+
+    def setup(self, stage: str | None = None) -> None:
+        from gen3d.data.multiview import graf_image_dataset
+
+        if self.dataset is None:
+            self.dataset = graf_image_dataset(self.hparams.root, self.hparams.kind, self.hparams.image_size)
+            if len(self.dataset) < self.hparams.batch_size:
+                raise InputError(
+                    f"{len(self.dataset)} images but batch_size={self.hparams.batch_size}", self.hparams.root
+                )
+
+    def train_dataloader(self) -> DataLoader:
+        hp = self.hparams
+        return DataLoader(
+            self.dataset,
+            batch_size=hp.batch_size,
+            shuffle=True,
+            drop_last=True,
+            num_workers=hp.num_workers,
+            persistent_workers=hp.num_workers > 0,
         )

@@ -18,7 +18,6 @@ horizontal flip) and ``cats`` (``CAT_xx/*.jpg`` after GRAF's ``preprocess_cats.p
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -330,40 +329,3 @@ def graf_image_dataset(root: str | os.PathLike, kind: str = "folder", size: int 
     if not any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.glob(layout.pattern)):
         raise InputError(f"no image matches the {kind} layout ({layout.pattern})", root)
     return ImageFolderDataset(root, size=size, center_crop=layout.center_crop, hflip=layout.hflip and train)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of the multi-view rendering command (standard library only)."""
-    parser.add_argument("--out", required=True, help="output folder of PNGs")
-    parser.add_argument("--classes", default="chair,car,mug", help="comma-separated procedural classes, or 'all'")
-    parser.add_argument("--per-class", type=int, default=16, help="shapes per class")
-    parser.add_argument("--views", type=int, default=8, help="views per shape")
-    parser.add_argument("--size", type=int, default=64, help="image side in pixels")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--first-index", type=int, default=0, help="index of the first shape of each class")
-
-
-def run_multiview(args: argparse.Namespace) -> int:
-    """Run :func:`render_multiview` from parsed arguments; prints the folder."""
-    out = render_multiview(
-        args.out, args.classes, args.per_class, args.views, args.size, args.seed, first_index=args.first_index
-    )
-    n = len(json.loads((out / MANIFEST).read_text())["images"])
-    print(f"wrote {n} images to {out}")
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m gen3d.data.multiview --out DIR ...``"""
-    parser = argparse.ArgumentParser(description="Render multi-view images of the procedural shapes.")
-    add_arguments(parser)
-    return run_multiview(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

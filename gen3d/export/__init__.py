@@ -11,7 +11,7 @@ from typing import Any
 _LAZY = {
     "render_point_grid": "gen3d.export.grid",
     "render_points": "gen3d.export.grid",
-    "save_png": "gen3d.export.grid",
+    "save_png": "gen3d.export.images",
 }
 
 __all__ = sorted(_LAZY)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gen3d.errors import InputError
+from gen3d.export.images import save_png
 
 BACKGROUND = (255, 255, 255)
 COLOR = (52, 101, 164)
@@ -225,15 +225,3 @@ def render_point_grid(
     if path is not None:
         save_png(path, grid)
     return grid
-
-
-def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an (H, W, 3) uint8 image as PNG atomically."""
-    from PIL import Image
-
-    from gen3d.utils import atomic_path
-
-    p = Path(path)
-    with atomic_path(p, suffix=".png") as tmp:
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")
-    return p

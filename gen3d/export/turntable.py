@@ -2,7 +2,7 @@
 
 Point clouds and meshes are drawn with the numpy rasteriser of :mod:`gen3d.export.raster` (meshes as a
 dense, Lambert-shaded sample of their surface), so a turntable needs no GPU and no OpenGL context. Radiance
-fields are rendered by their own ``render(c2w, H, W)`` (see :class:`gen3d.viewer.sources.FieldSource`).
+fields are rendered by their own ``render(c2w, H, W)`` (see :class:`gen3d.inference.sources.FieldSource`).
 GIF is written with imageio's Pillow plugin; MP4 needs the ``imageio-ffmpeg`` package.
 """
 
@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from gen3d.errors import Gen3DError, InputError
+from gen3d.export.images import to_uint8
 from gen3d.export.raster import height_colors, orbit_poses, render_points
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
@@ -138,13 +139,6 @@ def turntable_field(
         image = image.detach().cpu().numpy() if hasattr(image, "detach") else np.asarray(image)
         frames.append(to_uint8(image))
     return frames
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """(H, W, 3) image as uint8: float input is read as [0, 1] and clipped."""
-    if image.dtype == np.uint8:
-        return image
-    return np.round(np.clip(np.asarray(image, dtype=np.float64), 0.0, 1.0) * 255).astype(np.uint8)
 
 
 def has_mp4_backend() -> bool:

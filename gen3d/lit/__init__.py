@@ -1,5 +1,6 @@
-"""LightningModules and callbacks: ``lion_module`` (LION, two stages), ``graf_module`` (GRAF), ``ema``,
-``callbacks``, ``lion_eval`` (density / ELBO) and ``lion_demo`` (the CPU demonstration).
+"""Training with Lightning: ``lion_module`` (LION in two stages, and the PVD baseline), ``graf_module`` (GRAF and
+pi-GAN), ``callbacks`` (validation samples, atomic checkpoints) and ``progress`` (the step progress bar). The
+DataModules live in :mod:`gen3d.data.datamodules`, the weight averages in :mod:`gen3d.models.ema`.
 
 Nothing is imported here: ``import lightning`` costs seconds, so each module is imported where it is used.
 """

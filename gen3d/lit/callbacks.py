@@ -1,4 +1,5 @@
-"""Lightning callbacks of the point-cloud models: validation samples, their metrics and a PNG grid.
+"""Lightning callbacks and plugins: validation samples of the point-cloud models (their metrics and a PNG grid),
+and :class:`AtomicCheckpointIO` (no half-written checkpoint).
 
 :class:`PointCloudSampleCallback` collects the validation clouds (de-normalised), and at the end of every
 validation asks the module for as many new shapes (``generate``; in the VAE stage: reconstructions of those
@@ -15,8 +16,10 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from gen3d.lit.lion_module import batch_points
+from gen3d.utils import atomic_path
 
 GRID_NAME = "step_{step:07d}.png"
 
@@ -107,3 +110,13 @@ class PointCloudSampleCallback(Callback):
         if len(refs) < 2:
             return {}
         return dict(point_cloud_metrics(samples, refs, emd=self.emd))
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint writer that writes to a temporary file and renames it (no half-written .ckpt)."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        if storage_options is not None:
+            raise TypeError("AtomicCheckpointIO does not take storage_options")
+        with atomic_path(path) as tmp:
+            torch.save(checkpoint, tmp)

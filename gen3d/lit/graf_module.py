@@ -1,4 +1,4 @@
-"""GRAF (and pi-GAN) training with Lightning: the GAN module, the image data module and the CLI entry.
+"""GRAF (and pi-GAN) training with Lightning: the GAN module.
 
 :class:`GRAFModule` trains a :class:`~gen3d.models.graf.generator.Generator` against GRAF's patch
 discriminator with manual optimisation (one discriminator step, then one generator step per batch):
@@ -14,63 +14,32 @@ Every ``sample_every`` iterations the EMA generator renders a fixed set of codes
 ``<default_root_dir>/samples/it_XXXXXXX.png`` (and TensorBoard when that logger is used). All hyper-parameters are
 plain types, so checkpoints load with ``torch.load(..., weights_only=True)``.
 
-Command line: :func:`main` runs a LightningCLI over :class:`GRAFModule` and :class:`GRAFDataModule`, e.g.
-``python -m gen3d.lit.graf_module fit --config gen3d/configs/graf_shapes.yaml``.
+Train with ``gen3d train graf --config gen3d/configs/graf_shapes.yaml`` (any ``--trainer.*`` flag works); the
+training images come from :class:`gen3d.data.datamodules.GRAFDataModule`.
 """
 
 from __future__ import annotations
 
 import copy
-import math
-import os
 from pathlib import Path
-from typing import Any
 
 import lightning.pytorch as pl
-import numpy as np
 import torch
 import torch.nn.functional as F
-from lightning.pytorch.plugins.io import TorchCheckpointIO
-from torch.utils.data import DataLoader
 
 import renderers
 from gen3d.errors import InputError
+from gen3d.export.images import image_grid, save_png
 from gen3d.lit import quiet_known_warnings
+from gen3d.models.ema import ema_update
+from gen3d.models.graf.build import build_generator
 from gen3d.models.graf.discriminator import PatchDiscriminator
-from gen3d.models.graf.ema import ema_update
-from gen3d.models.graf.field import GRAFField, RadianceField
-from gen3d.models.graf.generator import Generator
 from gen3d.models.graf.losses import d_loss_logistic, g_loss_nonsaturating, r1_penalty
 from gen3d.models.graf.patches import graf_min_scale
-from gen3d.models.graf.pigan import PiGANField
-from gen3d.utils import atomic_path
 
 quiet_known_warnings()
 
-FIELDS = ("graf", "pigan")
 OPTIMIZERS = ("rmsprop", "adam")
-
-
-def build_field(
-    field: str = "graf",
-    z_dim: int = 256,
-    z_app_dim: int = 128,
-    net_depth: int = 8,
-    net_width: int = 256,
-    skips: tuple[int, ...] = (4,),
-    pos_freqs: int = 10,
-    dir_freqs: int = 4,
-    mapping_width: int = 256,
-    box_side: float | None = 0.24,
-) -> RadianceField:
-    """The radiance field named ``field`` (``"graf"``: NeRF MLP with z = [z_s, z_a]; ``"pigan"``: SIREN + FiLM)."""
-    if field == "graf":
-        if not 0 <= z_app_dim < z_dim:
-            raise InputError(f"need 0 <= z_app_dim < z_dim, got z_app_dim={z_app_dim}, z_dim={z_dim}")
-        return GRAFField(z_dim - z_app_dim, z_app_dim, net_depth, net_width, tuple(skips), pos_freqs, dir_freqs)
-    if field == "pigan":
-        return PiGANField(z_dim, net_width, net_depth, mapping_width, box_side)
-    raise InputError(f"unknown field {field!r}; available: {', '.join(FIELDS)}")
 
 
 class GRAFModule(pl.LightningModule):
@@ -304,230 +273,9 @@ class GRAFModule(pl.LightningModule):
         images = self.render_grid_images()
         path = self.sample_dir() / f"it_{int(self.iteration):07d}.png"
         grid = image_grid(images)
-        write_png(path, grid)
+        save_png(path, grid)
         logger = self.logger if self._trainer is not None else None
         experiment = getattr(logger, "experiment", None)
         if experiment is not None and hasattr(experiment, "add_image"):
             experiment.add_image("samples", grid, int(self.iteration), dataformats="HWC")
         return path
-
-
-def build_generator(hparams: dict[str, Any]) -> Generator:
-    """The generator described by a :class:`GRAFModule`'s hyper-parameters."""
-    hp = hparams
-    field = build_field(
-        hp["field"], hp["z_dim"], hp["z_app_dim"], hp["net_depth"], hp["net_width"], tuple(hp["skips"]),
-        hp["pos_freqs"], hp["dir_freqs"], hp["mapping_width"], hp["box_side"],
-    )  # fmt: skip
-    radius = hp["radius"]
-    radius = tuple(float(r) for r in radius) if isinstance(radius, (list, tuple)) else float(radius)
-    return Generator(
-        field,
-        image_size=hp["image_size"],
-        fov=hp["fov"],
-        radius=radius,
-        near=hp["near"],
-        far=hp["far"],
-        range_u=tuple(hp["range_u"]),
-        range_v=tuple(hp["range_v"]),
-        pose_dist=hp["pose_dist"],
-        yaw_std=hp["yaw_std"],
-        pitch_std=hp["pitch_std"],
-        n_samples=hp["n_samples"],
-        n_importance=hp["n_importance"],
-        background=hp["background"],
-        composite_impl=hp["composite_impl"],
-    )
-
-
-def image_grid(images: torch.Tensor, ncols: int | None = None, pad: int = 2) -> np.ndarray:
-    """Tile images (N, 3, H, W) in [-1, 1] into one uint8 (rows * (H + pad), cols * (W + pad), 3) array."""
-    from gen3d.models.graf.export import to_uint8
-
-    imgs = to_uint8(images)  # (N, H, W, 3)
-    n, h, w, _ = imgs.shape
-    ncols = ncols or int(math.ceil(math.sqrt(n)))
-    nrows = int(math.ceil(n / ncols))
-    out = np.full((nrows * (h + pad) + pad, ncols * (w + pad) + pad, 3), 255, dtype=np.uint8)
-    for i in range(n):
-        r, c = divmod(i, ncols)
-        out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = imgs[i]
-    return out
-
-
-def write_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an (H, W, 3) uint8 array as PNG, atomically."""
-    from PIL import Image
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
-    return path
-
-
-# ---------------------------------------------------------------------- data
-class GRAFDataModule(pl.LightningDataModule):
-    """Training images for GRAF: one of GRAF's dataset layouts, or gen3d's multi-view renders.
-
-    With ``kind="shapes"`` and no images under ``root``, the procedural shapes are rendered there first
-    (:func:`gen3d.data.multiview.render_multiview` with ``classes``, ``per_class``, ``views``, ``seed``).
-
-    Args:
-        root: image folder.
-        kind: ``"shapes"``, ``"carla"``, ``"celeba"``, ``"cats"`` or ``"folder"``
-            (:data:`gen3d.data.multiview.GRAF_DATASETS`).
-        image_size: side of the images fed to the model.
-        batch_size: images per batch (GRAF: 8).
-        num_workers: data loader workers.
-        classes: procedural classes to render (``kind="shapes"`` only).
-        per_class: shapes per class to render.
-        views: views per shape to render.
-        seed: seed of the rendered dataset.
-    """
-
-    def __init__(
-        self,
-        root: str = "datasets/graf_shapes/train",
-        kind: str = "shapes",
-        image_size: int = 64,
-        batch_size: int = 8,
-        num_workers: int = 2,
-        classes: str = "chair,car,mug",
-        per_class: int = 32,
-        views: int = 8,
-        seed: int = 0,
-    ):
-        super().__init__()
-        self.save_hyperparameters()
-        self.dataset = None
-
-    def prepare_data(self) -> None:
-        from gen3d.data.images import IMAGE_SUFFIXES
-        from gen3d.data.multiview import render_multiview
-
-        hp = self.hparams
-        root = Path(hp.root)
-        has_images = root.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in root.iterdir())
-        if hp.kind == "shapes" and not has_images:
-            render_multiview(root, hp.classes, hp.per_class, hp.views, hp.image_size, hp.seed)
-
-    def setup(self, stage: str | None = None) -> None:
-        from gen3d.data.multiview import graf_image_dataset
-
-        if self.dataset is None:
-            self.dataset = graf_image_dataset(self.hparams.root, self.hparams.kind, self.hparams.image_size)
-            if len(self.dataset) < self.hparams.batch_size:
-                raise InputError(
-                    f"{len(self.dataset)} images but batch_size={self.hparams.batch_size}", self.hparams.root
-                )
-
-    def train_dataloader(self) -> DataLoader:
-        hp = self.hparams
-        return DataLoader(
-            self.dataset,
-            batch_size=hp.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=hp.num_workers,
-            persistent_workers=hp.num_workers > 0,
-        )
-
-
-# ---------------------------------------------------------------------- checkpoints and CLI
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning checkpoint writer that writes to a temporary file and renames it (no half-written .ckpt)."""
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        if storage_options is not None:
-            raise TypeError("AtomicCheckpointIO does not take storage_options")
-        with atomic_path(path) as tmp:
-            torch.save(checkpoint, tmp)
-
-
-def load_graf_module(ckpt: str | os.PathLike, map_location: str | torch.device = "cpu") -> GRAFModule:
-    """A :class:`GRAFModule` from a Lightning checkpoint (``torch.load(..., weights_only=True)``).
-
-    Raises:
-        InputError: missing, unreadable or non-GRAF checkpoint.
-    """
-    from gen3d.utils import check_exists
-
-    path = check_exists(ckpt, "file")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # truncated, not a torch file, unsafe pickle
-        raise InputError(
-            f"cannot read the checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", path
-        ) from exc
-    if not isinstance(state, dict) or "state_dict" not in state or "hyper_parameters" not in state:
-        raise InputError("not a Lightning checkpoint (no state_dict / hyper_parameters)", path)
-    hp = {
-        k: v for k, v in state["hyper_parameters"].items() if not k.startswith("_")
-    }  # LightningCLI adds _instantiator
-    try:
-        module = GRAFModule(**hp)
-        module.load_state_dict(state["state_dict"])
-    except (TypeError, RuntimeError) as exc:
-        raise InputError(f"not a GRAF checkpoint ({str(exc).splitlines()[0][:200]})", path) from exc
-    return module.eval()
-
-
-def main(argv: list[str] | None = None, run: bool = True):
-    """LightningCLI over :class:`GRAFModule` / :class:`GRAFDataModule` (``fit --config ...``, any ``--trainer.*``).
-
-    The same defaults as ``gen3d train``: outputs under ``runs/<config stem>/`` (override with
-    ``--trainer.default_root_dir``), ``checkpoints/last.ckpt`` (+ every 1000 optimiser steps), TensorBoard
-    (``tb/``) and CSV (``csv/``) logs, a rich progress bar.
-
-    Args:
-        argv: command-line arguments (default ``sys.argv[1:]``); with ``run=False`` no subcommand is given.
-        run: run the subcommand; ``False`` only parses the configuration and instantiates the classes.
-
-    Returns:
-        The ``LightningCLI`` object.
-    """
-    import sys
-    import warnings
-
-    from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.cli import LightningCLI
-
-    from gen3d.lit.progress import StepProgressBar
-
-    # GRAF checkpoints hold the state after the iteration's updates, which is what resuming needs.
-    warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
-    args = list(sys.argv[1:] if argv is None else argv)
-
-    def option(name: str) -> str | None:  # value of "--name V" or "--name=V" (the last one wins)
-        value = None
-        for i, a in enumerate(args):
-            if a == name and i + 1 < len(args):
-                value = args[i + 1]
-            elif a.startswith(name + "="):
-                value = a.split("=", 1)[1]
-        return value
-
-    config = option("--config")
-    root = Path(option("--trainer.default_root_dir") or Path("runs") / (Path(config).stem if config else "graf"))
-    callbacks = [ModelCheckpoint(dirpath=str(root / "checkpoints"), save_last=True, every_n_train_steps=1000)]
-    if not any(a.split("=")[0] == "--trainer.enable_progress_bar" for a in args):  # else the user's choice
-        callbacks.append(StepProgressBar())
-    loggers = [
-        {
-            "class_path": f"lightning.pytorch.loggers.{cls}",
-            "init_args": {"save_dir": str(root), "name": name, "version": ""},
-        }
-        for cls, name in (("TensorBoardLogger", "tb"), ("CSVLogger", "csv"))
-    ]
-    return LightningCLI(
-        GRAFModule,
-        GRAFDataModule,
-        args=args,
-        run=run,
-        trainer_defaults={"default_root_dir": str(root), "logger": loggers, "callbacks": callbacks},
-        save_config_kwargs={"overwrite": True},
-    )
-
-
-if __name__ == "__main__":
-    main()

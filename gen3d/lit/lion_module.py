@@ -19,22 +19,21 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 
+from gen3d.inference.checkpoint import CKPT_KEY
+from gen3d.inference.lion import load_vae_weights
 from gen3d.lit import quiet_known_warnings
-from gen3d.lit.ema import EMA
+from gen3d.models.ema import EMA
 from gen3d.models.lion import LION, LionConfig, PointDiffusion, kl_weight_at, negative_elbo_per_point
 
 quiet_known_warnings()
 
 STAGES = ("vae", "prior")
-SAMPLING_STAGES = ("prior", "pvd")  # checkpoints that can generate shapes
-CKPT_KEY = "gen3d"  # checkpoint entry naming the model family and stage
 FUSED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)  # what fused Adam steps
 
 
@@ -473,111 +472,3 @@ class PVDModule(_PointCloudModule):
 
     def model_step(self, x: Tensor, latents: tuple[Tensor, Tensor] | None = None) -> dict[str, Tensor]:
         return {"loss": self.net.loss(x)}
-
-
-# ---------------------------------------------------------------------------------------------------
-# Checkpoints
-# ---------------------------------------------------------------------------------------------------
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """``torch.load(path, weights_only=True)`` with a clear error for missing or foreign files."""
-    from gen3d.errors import InputError
-    from gen3d.utils import check_exists
-
-    p = check_exists(path, "file")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is not usable
-        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {exc})", p) from exc
-    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
-        raise InputError("not a gen3d Lightning checkpoint (no state_dict / hyper_parameters)", p)
-    return ckpt
-
-
-def checkpoint_kind(ckpt: dict[str, Any]) -> tuple[str, str]:
-    """``(model, stage)`` of a LION/PVD checkpoint: ``("lion", "vae" | "prior")`` or ``("pvd", "pvd")``."""
-    info = ckpt.get(CKPT_KEY) or {}
-    hp = ckpt.get("hyper_parameters", {})
-    model = info.get("model", hp.get("model", "lion"))
-    return model, info.get("stage", hp.get("stage", "pvd" if model == "pvd" else "vae"))
-
-
-def _ema_state(state: dict[str, Tensor], prefix: str = "ema.") -> dict[str, Tensor]:
-    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-
-
-def load_vae_weights(net: LION, path: str | os.PathLike) -> None:
-    """Copy the VAE of a stage-one checkpoint into ``net`` (its EMA weights when the checkpoint has them)."""
-    from gen3d.errors import InputError
-
-    ckpt = read_checkpoint(path)
-    state = ckpt["state_dict"]
-    vae_state = {k[len("net.vae.") :]: v for k, v in state.items() if k.startswith("net.vae.")}
-    if not vae_state:
-        raise InputError("checkpoint holds no VAE weights (net.vae.*)", path)
-    net.vae.load_state_dict(vae_state)
-    ema_state = _ema_state(state)
-    if checkpoint_kind(ckpt)[1] == "vae" and ema_state:
-        ema = EMA(net.vae, ckpt["hyper_parameters"].get("ema_decay", 0.999))
-        ema.load_state_dict(ema_state)
-        ema.copy_to(net.vae)
-
-
-@dataclass
-class LoadedLion:
-    """A trained network ready for sampling, with what is needed to use it.
-
-    Attributes:
-        net: the network (:class:`LION`, or :class:`PointDiffusion` for PVD checkpoints), EMA weights applied,
-            in eval mode.
-        mean: ``(3,)`` normalisation mean of the training data.
-        std: ``(1,)`` normalisation scale.
-        hparams: the module's hyperparameters (plain types).
-        stage: the stage the checkpoint was trained in (``"vae"``, ``"prior"`` or ``"pvd"``).
-    """
-
-    net: LION | PointDiffusion
-    mean: Tensor
-    std: Tensor
-    hparams: dict[str, Any]
-    stage: str
-
-    def denormalize(self, x: Tensor) -> Tensor:
-        return x * self.std.to(x) + self.mean.to(x)
-
-    def normalize(self, x: Tensor) -> Tensor:
-        return (x - self.mean.to(x)) / self.std.to(x)
-
-
-def load_lion(path: str | os.PathLike, use_ema: bool = True) -> LoadedLion:
-    """Load a checkpoint of :class:`LionModule` or :class:`PVDModule` (``weights_only=True``).
-
-    Args:
-        path: a ``.ckpt`` written by Lightning for one of those modules.
-        use_ema: apply the EMA weights of the trained networks when present.
-
-    Returns:
-        :class:`LoadedLion`.
-    """
-    from gen3d.errors import InputError
-
-    ckpt = read_checkpoint(path)
-    hp = ckpt["hyper_parameters"]
-    if "config" not in hp:
-        raise InputError("not a LION or PVD checkpoint (no 'config' hyperparameter)", path)
-    kind, stage = checkpoint_kind(ckpt)
-    net: LION | PointDiffusion = PointDiffusion(hp["config"]) if kind == "pvd" else LION(hp["config"])
-    state = ckpt["state_dict"]
-    try:
-        net.load_state_dict({k[len("net.") :]: v for k, v in state.items() if k.startswith("net.")})
-    except RuntimeError as exc:
-        raise InputError(f"checkpoint weights do not fit its configuration ({str(exc).splitlines()[0]})", path) from exc
-    ema_state = _ema_state(state)
-    if use_ema and ema_state:
-        trained = net if kind == "pvd" else (net.vae if stage == "vae" else net.priors())
-        ema = EMA(trained, hp.get("ema_decay", 0.999))
-        ema.load_state_dict(ema_state)
-        ema.copy_to(trained)
-    net.eval()
-    return LoadedLion(net, state["norm_mean"].float(), state["norm_std"].float(), hp, stage)

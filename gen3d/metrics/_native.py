@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from renderers._native import IMPLS, load_extension, resolve_impl
+from renderers.native import IMPLS, load_extension, resolve_impl
 
 __all__ = ["IMPLS", "load_native", "resolve"]
 

@@ -12,9 +12,9 @@ _LAZY = {
     "ViewerApp": "gen3d.viewer.app",
     "build_viewer": "gen3d.viewer.app",
     "open_input": "gen3d.viewer.content",
-    "FieldSource": "gen3d.viewer.sources",
-    "SampleSource": "gen3d.viewer.sources",
-    "load_checkpoint_source": "gen3d.viewer.sources",
+    "FieldSource": "gen3d.inference.sources",
+    "SampleSource": "gen3d.inference.sources",
+    "load_checkpoint_source": "gen3d.inference.sources",
 }
 
 __all__ = sorted(_LAZY)

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 
 from gen3d.errors import Gen3DError, InputError
+from gen3d.inference.sources import FieldSource, SampleSource, load_checkpoint_source
 from gen3d.viewer.content import Item, ViewerInput, open_input
 from gen3d.viewer.paths import resolve_inside, safe_file_name
-from gen3d.viewer.sources import FieldSource, SampleSource, load_checkpoint_source
 
 OUTPUT_FOLDER = "viewer"
 MESH_COLOR = (120, 170, 230)
@@ -235,8 +235,8 @@ class ViewerApp:
         Returns:
             (resolution, resolution, 3) uint8 image.
         """
+        from gen3d.export.images import to_uint8
         from gen3d.export.raster import orbit_poses
-        from gen3d.export.turntable import to_uint8
 
         src = self._need_field_source()
         if not 8 <= resolution <= 1024:

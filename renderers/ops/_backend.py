@@ -1,7 +1,7 @@
 """Loading of the ``renderers_ops`` native extension (C++/OpenMP kernels, CUDA twins when a GPU exists).
 
 Importing this module never compiles anything: :func:`load_ops` builds on first call (see
-:mod:`renderers._native`) and :func:`native_module` picks the implementation for a given ``impl`` switch.
+:mod:`renderers.native`) and :func:`native_module` picks the implementation for a given ``impl`` switch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from types import ModuleType
 
 import torch
 
-from renderers._native import load_extension, resolve_impl
+from renderers.native import load_extension, resolve_impl
 
 __all__ = ["CSRC_DIR", "CPU_SOURCES", "CUDA_SOURCES", "load_ops", "native_module"]
 

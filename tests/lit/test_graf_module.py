@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from gen3d.data.datamodules import GRAFDataModule
 from gen3d.errors import InputError
-from gen3d.lit.graf_module import AtomicCheckpointIO, GRAFDataModule, GRAFModule, load_graf_module
+from gen3d.inference.graf import load_graf_generator
+from gen3d.lit.callbacks import AtomicCheckpointIO
+from gen3d.lit.graf_module import GRAFModule
 
 TINY = dict(
     z_dim=8, z_app_dim=4, net_depth=2, net_width=16, skips=(), pos_freqs=2, dir_freqs=1, image_size=16, patch_size=8,
@@ -46,25 +49,32 @@ def test_graf_training_smoke_and_resume(tmp_path):
     assert all(torch.isfinite(p).all() for p in model.parameters())
     assert (tmp_path / "run" / "samples" / "it_0000002.png").exists()
     ckpt = tmp_path / "ckpt" / "last.ckpt"
-    back = load_graf_module(ckpt)
-    for (n, a), b in zip(model.state_dict().items(), back.state_dict().values(), strict=True):
-        assert torch.equal(a, b), n
+    for ema in (True, False):  # both generators come back exactly, without the training module
+        back, hp = load_graf_generator(ckpt, ema=ema)
+        trained = model.generator_ema if ema else model.generator
+        for (n, a), b in zip(trained.state_dict().items(), back.state_dict().values(), strict=True):
+            assert torch.equal(a, b), n
+        assert hp["z_dim"] == TINY["z_dim"]
     # Resume: the iteration counter and optimiser states continue.
     model2 = GRAFModule(**TINY)
     _trainer(tmp_path, 3).fit(model2, datamodule=data, ckpt_path=ckpt, weights_only=True)
     assert int(model2.iteration) == 3
 
 
-def test_load_graf_module_rejects_bad_files(tmp_path):
+def test_load_graf_generator_rejects_bad_files(tmp_path):
     with pytest.raises(InputError):
-        load_graf_module(tmp_path / "missing.ckpt")
+        load_graf_generator(tmp_path / "missing.ckpt")
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"not a checkpoint")
     with pytest.raises(InputError):
-        load_graf_module(bad)
+        load_graf_generator(bad)
     torch.save({"state_dict": {}, "hyper_parameters": {"no_such_arg": 1}}, tmp_path / "other.ckpt")
-    with pytest.raises(InputError):
-        load_graf_module(tmp_path / "other.ckpt")
+    with pytest.raises(InputError, match="not a GRAF checkpoint"):
+        load_graf_generator(tmp_path / "other.ckpt")
+    state = {"generator_ema.x": torch.zeros(1)}
+    torch.save({"state_dict": state, "hyper_parameters": {"field": "graf"}}, tmp_path / "partial.ckpt")
+    with pytest.raises(InputError, match="not a GRAF checkpoint"):
+        load_graf_generator(tmp_path / "partial.ckpt")
 
 
 def test_annealing_schedules():
@@ -79,16 +89,15 @@ def test_annealing_schedules():
 @pytest.mark.parametrize("name", ["graf_shapes", "graf_carla", "graf_celeba", "pigan_celeba"])
 def test_shipped_configs_build(name, tmp_path):
     """Every preset parses with LightningCLI (data.image_size linked to the model) and builds its networks."""
+    from lightning.pytorch.cli import LightningCLI
+
     import gen3d
-    from gen3d.lit.graf_module import main
 
     config = Path(gen3d.__file__).parent / "configs" / f"{name}.yaml"
-    cli = main(
-        ["--config", str(config), "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)], run=False
-    )
+    argv = ["--config", str(config), "--trainer.logger", "false", "--trainer.default_root_dir", str(tmp_path)]
+    cli = LightningCLI(GRAFModule, GRAFDataModule, args=argv, run=False, parser_kwargs={"default_env": False})
     model, data = cli.model, cli.datamodule
     assert model.generator.image_size == data.hparams.image_size
-    assert any(type(c).__name__ == "ModelCheckpoint" for c in cli.trainer.callbacks)
     assert model.discriminator.patch_size == model.hparams.patch_size
     z = model.generator.field.sample_z(1)
     with torch.no_grad():
@@ -107,8 +116,8 @@ def test_graf_trains_on_gpu_and_renders_alike_on_cpu(tmp_path):
     densely and through the occupancy-grid path (the CUDA ray-marching and compositing kernels)."""
     from PIL import Image
 
-    from gen3d.lit.graf_eval import sample_graf
     from gen3d.models.graf.fast import build_occupancy_grid, render_fast
+    from gen3d.pipelines.sample import sample_graf_to_files
 
     # A folder of small images written here (the procedural renders need open3d, which a GPU image may lack).
     rng = np.random.default_rng(0)
@@ -132,7 +141,7 @@ def test_graf_trains_on_gpu_and_renders_alike_on_cpu(tmp_path):
     tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     try:
-        gen = load_graf_module(tmp_path / "graf.ckpt").generator_ema.eval()
+        gen = load_graf_generator(tmp_path / "graf.ckpt")[0]
         z = gen.field.sample_z(2, generator=torch.Generator().manual_seed(0))
         c2w = gen.sample_poses(2, generator=torch.Generator().manual_seed(1))
         outs = {}
@@ -147,8 +156,10 @@ def test_graf_trains_on_gpu_and_renders_alike_on_cpu(tmp_path):
             for key in ("rgb", "opacity", "depth"):
                 torch.testing.assert_close(gpu[key], cpu[key], atol=1e-4, rtol=1e-4)
         # `gen3d sample` on a GRAF checkpoint renders on the GPU: the same images as on the CPU.
-        a = sample_graf(tmp_path / "graf.ckpt", tmp_path / "s_cpu", 2, 12, gif=False, mesh=False, device="cpu")
-        b = sample_graf(tmp_path / "graf.ckpt", tmp_path / "s_gpu", 2, 12, gif=False, mesh=False, device="cuda")
+        a = sample_graf_to_files(tmp_path / "graf.ckpt", tmp_path / "s_cpu", 2, 12, gif=False, mesh=False, device="cpu")
+        b = sample_graf_to_files(
+            tmp_path / "graf.ckpt", tmp_path / "s_gpu", 2, 12, gif=False, mesh=False, device="cuda"
+        )
         for pa, pb in zip(a["images"], b["images"], strict=True):
             diff = np.abs(np.asarray(Image.open(pa), dtype=int) - np.asarray(Image.open(pb), dtype=int))
             assert diff.max() <= 1  # uint8 rounding

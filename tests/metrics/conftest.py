@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from renderers._native import native_disabled
+from renderers.native import native_disabled
 
 
 @pytest.fixture(scope="session")

@@ -214,6 +214,6 @@ def test_no_native_env_forces_reference(monkeypatch):
 
 def test_import_never_compiles(tmp_path):
     env = dict(os.environ, GEN3D_CACHE_DIR=str(tmp_path / "cache"))
-    code = "import renderers, renderers.ops, renderers.grid, renderers._native as n\nassert not n._LOADED, n._LOADED\n"
+    code = "import renderers, renderers.ops, renderers.grid, renderers.native as n\nassert not n._LOADED, n._LOADED\n"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     assert not (tmp_path / "cache").exists()

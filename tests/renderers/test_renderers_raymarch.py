@@ -202,21 +202,16 @@ def test_input_validation():
         raymarch_ref(o, d * float("nan"), aabb, occ, 0.1)
 
 
-def test_native_skips_empty_space_fast(native_ops):
-    """A 256^3 grid with one occupied cell: the native march is much faster than stepping every interval."""
-    import time
+def test_native_skips_empty_space_matches_reference(native_ops):
+    """A 256^3 grid with one occupied cell: the native march (empty-space skipping) equals stepping every interval.
 
+    Its speed is measured in ``scripts/bench_render.py``, not here."""
     occ = torch.zeros(1, 256, 256, 256, dtype=torch.bool)
     occ[0, 128, 128, 128] = True
     gen = torch.Generator().manual_seed(0)
     origins, dirs = _rays(4096, torch.float32, gen, spread=0.9)
     step = 2.0 / 1024
     aabb = torch.tensor([-1.0, -1, -1, 1, 1, 1])
-    t0 = time.perf_counter()
     native = raymarch(origins, dirs, aabb, occ, step, impl="native")
-    t_native = time.perf_counter() - t0
-    t0 = time.perf_counter()
     ref = raymarch_ref(origins, dirs, aabb, occ, step)
-    t_ref = time.perf_counter() - t0
     _assert_same(native, ref)
-    assert t_native < t_ref

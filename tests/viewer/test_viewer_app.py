@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from gen3d.errors import InputError
+from gen3d.inference.sources import FieldSource, SampleSource
 from gen3d.viewer import build_viewer
 from gen3d.viewer.app import ViewerApp
 from gen3d.viewer.content import open_input
-from gen3d.viewer.sources import FieldSource, SampleSource
 
 
 class RingSource:
@@ -225,7 +225,7 @@ def test_actions_need_the_matching_source(run_dir):
 def test_checkpoints_open_through_registered_adapters(tmp_path, monkeypatch):
     import torch
 
-    from gen3d.viewer import sources
+    from gen3d.inference import sources
 
     built = []
 

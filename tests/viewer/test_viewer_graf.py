@@ -9,15 +9,6 @@ import torch
 graf_module = pytest.importorskip("gen3d.lit.graf_module")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread (many threads only contend on a shared 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def graf_ckpt(tmp_path_factory):
     """A tiny, untrained GRAF module saved the way Lightning saves it (state_dict + hyper_parameters)."""
@@ -35,7 +26,7 @@ def graf_ckpt(tmp_path_factory):
 def test_adapter_renders_and_queries_the_same_scene_as_graf(graf_ckpt):
     import renderers
     from gen3d.export.raster import orbit_poses
-    from gen3d.viewer.sources import FieldSource, load_checkpoint_source
+    from gen3d.inference.sources import FieldSource, load_checkpoint_source
 
     path, module = graf_ckpt
     source = load_checkpoint_source(path)
@@ -77,7 +68,7 @@ def test_export_mesh_and_turntable_from_a_graf_checkpoint(graf_ckpt, tmp_path):
 
     from gen3d.cli.main import main
     from gen3d.export.mesh import evaluate_grid
-    from gen3d.viewer.sources import load_checkpoint_source
+    from gen3d.inference.sources import load_checkpoint_source
 
     path, _ = graf_ckpt
     source = load_checkpoint_source(path)

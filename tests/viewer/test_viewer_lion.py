@@ -9,15 +9,6 @@ import torch
 lion_module = pytest.importorskip("gen3d.lit.lion_module")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks run fastest on one thread (many threads only contend on a shared 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 TINY = {
     "num_points": 48,
     "style_dim": 8,
@@ -54,7 +45,7 @@ def lion_ckpt(tmp_path_factory):
 
 
 def test_slerp_endpoints_and_norm():
-    from gen3d.viewer.adapters import slerp
+    from gen3d.inference.lion import slerp
 
     a, b = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
     torch.testing.assert_close(slerp(a, b, 0.0), a)
@@ -65,7 +56,7 @@ def test_slerp_endpoints_and_norm():
 
 
 def test_samples_match_lion_module_generate(lion_ckpt):
-    from gen3d.viewer.sources import SampleSource, load_checkpoint_source
+    from gen3d.inference.sources import SampleSource, load_checkpoint_source
 
     path, module = lion_ckpt
     source = load_checkpoint_source(path)
@@ -77,7 +68,7 @@ def test_samples_match_lion_module_generate(lion_ckpt):
 
 
 def test_interpolation_ends_at_each_seed_and_moves_continuously(lion_ckpt):
-    from gen3d.viewer.sources import load_checkpoint_source
+    from gen3d.inference.sources import load_checkpoint_source
 
     source = load_checkpoint_source(lion_ckpt[0])
     at = {a: source.interpolate(0, 1, a, sampler="ddim", steps=3) for a in (0.0, 0.05, 1.0)}
@@ -110,7 +101,7 @@ def test_viewer_generates_from_a_lion_checkpoint(lion_ckpt):
 
 def test_a_vae_stage_checkpoint_cannot_be_sampled(tmp_path):
     from gen3d.errors import InputError
-    from gen3d.viewer.sources import load_checkpoint_source
+    from gen3d.inference.sources import load_checkpoint_source
 
     module = lion_module.LionModule(config=TINY, stage="vae", ema_decay=0.0)
     path = _save(module, tmp_path / "vae.ckpt")

@@ -2,11 +2,11 @@
 
 Modules: ``encoding`` (positional encoding), ``field`` (``RadianceField``, ``GRAFField``), ``pigan``
 (``PiGANField``), ``generator`` (``Generator``), ``discriminator`` (``PatchDiscriminator``), ``losses``,
-``patches`` (patch-scale annealing), ``ema``, ``fast`` (occupancy-grid rendering), ``export`` (meshes, GIFs).
+``patches`` (patch-scale annealing), ``fast`` (occupancy-grid rendering), ``build`` (networks from hyper-parameters).
+Meshes and turntables of a field are written by :mod:`gen3d.export.field`.
 """
 
 from gen3d.models.graf.discriminator import PatchDiscriminator
-from gen3d.models.graf.ema import ema_update
 from gen3d.models.graf.encoding import PositionalEncoding
 from gen3d.models.graf.field import GRAFField, RadianceField
 from gen3d.models.graf.generator import Generator
@@ -22,7 +22,6 @@ __all__ = [
     "PositionalEncoding",
     "RadianceField",
     "d_loss_logistic",
-    "ema_update",
     "g_loss_nonsaturating",
     "graf_min_scale",
     "r1_penalty",

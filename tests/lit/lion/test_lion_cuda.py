@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from gen3d.cli.sample import sample_checkpoint
-from gen3d.lit.lion_module import LionModule, PVDModule, batch_points, load_lion
+from gen3d.inference.lion import load_lion
+from gen3d.lit.lion_module import LionModule, PVDModule, batch_points
+from gen3d.pipelines.sample import sample_lion
 
 pytestmark = [
     pytest.mark.cuda,
@@ -65,12 +66,8 @@ def test_both_stages_train_on_gpu_and_sample_alike_on_cpu(tmp_path, data_args, t
 
     # A checkpoint written on the GPU loads on the CPU; sampling on CUDA gives the CPU's shapes (same noise).
     for sampler, steps in (("ddim", 6), ("dpm-sde", 6)):
-        cpu, _ = sample_checkpoint(
-            str(tmp_path / "prior.ckpt"), 3, sampler, steps, seed=3, progress=False, device="cpu"
-        )
-        gpu, _ = sample_checkpoint(
-            str(tmp_path / "prior.ckpt"), 3, sampler, steps, seed=3, progress=False, device="cuda"
-        )
+        cpu, _ = sample_lion(str(tmp_path / "prior.ckpt"), 3, sampler, steps, seed=3, progress=False, device="cpu")
+        gpu, _ = sample_lion(str(tmp_path / "prior.ckpt"), 3, sampler, steps, seed=3, progress=False, device="cuda")
         assert np.isfinite(gpu).all() and gpu.shape == cpu.shape == (3, 48, 3)
         np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-3 * float(np.abs(cpu).max()))
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gen3d.lit.lion_module import LionModule, load_lion, read_checkpoint
+from gen3d.inference.checkpoint import read_checkpoint
+from gen3d.inference.lion import load_lion
+from gen3d.lit.lion_module import LionModule
 
 
 def test_fast_dev_run_both_stages(make_trainer, tmp_path, datamodule, tiny_config):

@@ -63,8 +63,8 @@ def test_train_both_stages_then_sample(tmp_path, tiny_preset):
         weights(root / "vae" / "checkpoints" / "last.ckpt"),
         weights(root / "prior" / "checkpoints" / "last.ckpt"),
     )
-    from gen3d.lit.ema import EMA
-    from gen3d.lit.lion_module import load_lion
+    from gen3d.inference.lion import load_lion
+    from gen3d.models.ema import EMA
 
     vae_net = load_lion(root / "vae" / "checkpoints" / "last.ckpt").net.vae.state_dict()
     for k, v in vae_net.items():

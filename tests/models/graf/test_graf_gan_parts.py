@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gen3d.models.ema import ema_update
 from gen3d.models.graf.discriminator import PatchDiscriminator
-from gen3d.models.graf.ema import ema_update
 from gen3d.models.graf.losses import d_loss_logistic, g_loss_nonsaturating, r1_penalty
 
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import renderers
-from gen3d.models.graf.export import extract_mesh, render_turntable, save_gif, save_mesh
+from gen3d.export.field import extract_mesh, render_turntable, save_gif, save_mesh
 from gen3d.models.graf.fast import build_occupancy_grid, render_fast
 from gen3d.models.graf.field import GRAFField, RadianceField
 from gen3d.models.graf.generator import Generator
@@ -230,7 +230,7 @@ def test_turntable_gif(tmp_path):
 
 
 def test_turntable_poses_sweep_the_pose_range():
-    from gen3d.models.graf.export import turntable_poses
+    from gen3d.export.field import turntable_poses
 
     gen = Generator(SphereField(0.5, 5.0), radius=(2.0, 3.0), near=1.2, range_v=(0.2, 0.4))
     poses = turntable_poses(gen, 8)

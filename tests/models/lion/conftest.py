@@ -29,14 +29,3 @@ TINY = {
 @pytest.fixture
 def tiny_cfg() -> LionConfig:
     return LionConfig.from_dict(TINY)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one intra-op thread is faster and immune to a busy machine's oversubscription."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)

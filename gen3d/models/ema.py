@@ -1,7 +1,11 @@
-"""Exponential moving average of a module's weights, kept as buffers so checkpoints carry it.
+"""Exponential moving averages of a network's weights: the one place gen3d averages weights.
 
-The average lives inside the LightningModule (a submodule), so it is saved in ``state_dict`` with the
-weights, restored exactly on resume, and loads with ``torch.load(weights_only=True)``.
+- :class:`EMA` keeps the averages as buffers of a small module (LION, PVD): it lives inside the LightningModule,
+  so it is saved in ``state_dict`` with the weights, restored exactly on resume, loads with
+  ``torch.load(weights_only=True)``, and :mod:`gen3d.inference` applies it without any training code.
+- :func:`ema_update` averages into a full copy of the network (GRAF's ``generator_ema``, which renders directly).
+
+Both fold weights in with the same step, :func:`lerp_parameters`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,32 @@ from collections.abc import Iterator
 
 import torch
 from torch import nn
+
+
+@torch.no_grad()
+def lerp_parameters(averages: list[torch.Tensor], weights: list[torch.Tensor], weight: float) -> None:
+    """``a <- a + weight * (w - a)`` for every pair: one averaging step (``weight = 1 - decay``)."""
+    for a, w in zip(averages, weights, strict=True):
+        a.lerp_(w.detach().to(a.dtype), weight)
+
+
+@torch.no_grad()
+def ema_update(target: nn.Module, source: nn.Module, beta: float) -> None:
+    """``target <- beta * target + (1 - beta) * source`` for parameters; buffers are copied.
+
+    Args:
+        target: the averaged copy (same architecture as ``source``).
+        source: the network being trained.
+        beta: decay in [0, 1] (GRAF: 0.999; 0 copies ``source``).
+    """
+    if not 0.0 <= beta <= 1.0:
+        raise ValueError(f"beta must be in [0, 1], got {beta}")
+    src = dict(source.named_parameters())
+    names = [name for name, _ in target.named_parameters()]
+    lerp_parameters([p for _, p in target.named_parameters()], [src[name] for name in names], 1.0 - beta)
+    src_buf = dict(source.named_buffers())
+    for name, b in target.named_buffers():
+        b.copy_(src_buf[name])
 
 
 class EMA(nn.Module):
@@ -49,9 +79,7 @@ class EMA(nn.Module):
     @torch.no_grad()
     def update(self, model: nn.Module) -> None:
         """Fold the current weights of ``model`` into the average."""
-        d = self.current_decay()
-        for s, (_, p) in zip(self.shadows(), self._named(model), strict=True):
-            s.lerp_(p.detach().to(s.dtype), 1.0 - d)
+        lerp_parameters(self.shadows(), [p for _, p in self._named(model)], 1.0 - self.current_decay())
         self.num_updates += 1
 
     @torch.no_grad()

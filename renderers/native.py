@@ -9,7 +9,8 @@ Environment:
     GEN3D_NO_NATIVE=1   never build or load native code; every op uses its reference.
     GEN3D_CACHE_DIR     where builds are cached (default: ``$XDG_CACHE_HOME/gen3d`` or ``~/.cache/gen3d``).
 
-This module is shared by ``renderers`` and ``gen3d`` (which may import ``renderers``, never the reverse).
+The public native-build helper of ``renderers``, also used by ``gen3d.metrics`` (``gen3d`` may import
+``renderers``, never the reverse).
 """
 
 from __future__ import annotations

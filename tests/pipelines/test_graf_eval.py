@@ -1,8 +1,6 @@
-"""Sampling and evaluation entry points of GRAF checkpoints."""
+"""Sampling and evaluation pipelines of GRAF checkpoints."""
 
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import pytest
@@ -10,8 +8,10 @@ import torch
 from PIL import Image
 
 from gen3d.errors import InputError
-from gen3d.lit.graf_eval import generate_images, load_generator, load_real_images, run_graf_sample, sample_graf
+from gen3d.inference.graf import load_graf_generator as load_generator
 from gen3d.lit.graf_module import GRAFModule
+from gen3d.pipelines.graf_eval import generate_images, load_real_images
+from gen3d.pipelines.sample import sample_graf_to_files
 
 TINY = dict(
     z_dim=8, z_app_dim=4, net_depth=2, net_width=16, skips=(), pos_freqs=2, dir_freqs=1, image_size=16, patch_size=8,
@@ -41,11 +41,11 @@ def test_generate_images_is_seeded(ckpt):
     assert generate_images(gen, 2, size=24).shape == (2, 24, 24, 3)
 
 
-def test_sample_graf_writes_images_gif_and_mesh(ckpt, tmp_path):
+def test_sample_graf_to_files_writes_images_gif_and_mesh(ckpt, tmp_path):
     import imageio.v3 as iio
     import trimesh
 
-    res = sample_graf(ckpt, tmp_path / "out", n=3, size=20, u=0.25, v=0.3, frames=4, mesh_resolution=24)
+    res = sample_graf_to_files(ckpt, tmp_path / "out", n=3, size=20, u=0.25, v=0.3, frames=4, mesh_resolution=24)
     assert len(res["images"]) == 3
     assert np.asarray(Image.open(res["images"][0])).shape == (20, 20, 3)
     assert iio.imread(res["gif"], index=None).shape[0] == 4
@@ -58,9 +58,6 @@ def test_sample_graf_writes_images_gif_and_mesh(ckpt, tmp_path):
         img = gen.render(z[:1], gen.pose_at(torch.tensor([0.25]), torch.tensor([0.3])), 20)["rgb"]
     ref = ((img[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
     assert np.abs(ref.astype(int) - np.asarray(Image.open(res["images"][0])).astype(int)).max() <= 1
-    args = argparse.Namespace(ckpt=str(ckpt), out=str(tmp_path / "cli"), n=1, size=None, seed=0, u=None, v=None,
-                              no_gif=True, no_mesh=True, frames=2, device=None)  # fmt: skip
-    assert run_graf_sample(args) == 0 and (tmp_path / "cli" / "sample_00.png").exists()
 
 
 def test_load_real_images(tmp_path):
@@ -81,7 +78,7 @@ def test_evaluate_graf_protocol(ckpt, tmp_path):
     Two FIDs (each a 2048 x 2048 matrix square root, ~30 s on 2 cores)."""
     import json
 
-    from gen3d.lit.graf_eval import run_graf_eval
+    from gen3d.cli.main import main
     from gen3d.metrics import fid as fidlib
 
     real_dir = tmp_path / "real"
@@ -90,9 +87,21 @@ def test_evaluate_graf_protocol(ckpt, tmp_path):
     for i in range(8):
         Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(real_dir / f"{i}.png")
     out = tmp_path / "fid.json"
-    args = argparse.Namespace(ckpt=str(ckpt), real=str(real_dir), kind="folder", n=4, n_real=6, seed=2, fast=False,
-                              json=str(out))  # fmt: skip
-    assert run_graf_eval(args) == 0
+    argv = [
+        "evaluate",
+        "graf",
+        "--ckpt",
+        str(ckpt),
+        "--real",
+        str(real_dir),
+        "--n",
+        "4",
+        "--n-real",
+        "6",
+        "--seed",
+        "2",
+    ]
+    assert main([*argv, "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert (res["n_fake"], res["n_real"], res["image_size"]) == (4, 6, 16)
     # Independent recomputation: the same images (same seed) through gen3d.metrics.fid directly.
@@ -107,9 +116,9 @@ def test_evaluate_graf_protocol(ckpt, tmp_path):
 def test_gen3d_sample_recognises_graf_checkpoints(ckpt, tmp_path):
     """`gen3d sample` on a GRAF checkpoint renders images (seeded) instead of sampling point clouds."""
     from gen3d.cli.main import main
-    from gen3d.cli.sample import is_graf_checkpoint
+    from gen3d.inference.checkpoint import is_graf_checkpoint, read_checkpoint
 
-    assert is_graf_checkpoint(str(ckpt))
+    assert is_graf_checkpoint(read_checkpoint(ckpt))
     for name in ("a", "b"):
         argv = ["sample", "--ckpt", str(ckpt), "--n", "2", "--size", "12", "--no-gif", "--no-mesh", "--seed", "5"]
         assert main([*argv, "--out", str(tmp_path / name)]) == 0

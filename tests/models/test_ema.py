@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from gen3d.lit.ema import EMA
+from gen3d.models.ema import EMA
 
 
 def test_ema_recursion_swap_and_state_dict():

@@ -413,7 +413,8 @@ def _run(
     accelerator: str = "cpu",
 ) -> dict[str, Any]:
     from gen3d.export.grid import render_point_grid
-    from gen3d.lit.lion_module import LionModule, derived_seed, read_checkpoint
+    from gen3d.inference.checkpoint import read_checkpoint
+    from gen3d.lit.lion_module import LionModule, derived_seed
     from gen3d.metrics import point_cloud_metrics
     from gen3d.utils import atomic_path, atomic_write_text
     from gen3d.utils.parallel import ForkedCall

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 import numpy as np
 import pytest
 
-from gen3d.cli.sample import sample_checkpoint
 from gen3d.errors import InputError
 from gen3d.lit.lion_module import LionModule
+from gen3d.pipelines.sample import sample_lion
 
 
 @pytest.fixture
@@ -43,30 +42,30 @@ def test_sample_cli_outputs_and_determinism(tmp_path, checkpoints):
     np.testing.assert_allclose(load_points(out1 / "ply" / "sample_0001.ply"), a[1], rtol=1e-6)
     assert (out1 / "samples.png").stat().st_size > 0
     assert json.loads((out1 / "sampler.json").read_text())["sampler"] == "dpm"
-    c, _ = sample_checkpoint(str(checkpoints["prior"]), 3, "dpm", 5, seed=8, batch_size=2, progress=False)
+    c, _ = sample_lion(str(checkpoints["prior"]), 3, "dpm", 5, seed=8, batch_size=2, progress=False)
     assert not np.array_equal(a, c)
     # samples are de-normalised: the model frame is (x - mean) / std
     norm = checkpoints["norm"]
-    z, _ = sample_checkpoint(str(checkpoints["prior"]), 3, "dpm", 5, seed=7, batch_size=2, progress=False)
+    z, _ = sample_lion(str(checkpoints["prior"]), 3, "dpm", 5, seed=7, batch_size=2, progress=False)
     assert np.array_equal(z, a)
     assert np.allclose(z.reshape(-1, 3).mean(0), norm.mean, atol=5 * float(norm.std))
 
 
 def test_sample_rejects_vae_checkpoint_and_bad_steps(checkpoints):
     with pytest.raises(InputError, match="'vae' stage"):
-        sample_checkpoint(str(checkpoints["vae"]), 2, progress=False)
+        sample_lion(str(checkpoints["vae"]), 2, progress=False)
     with pytest.raises(InputError, match="--steps"):
-        sample_checkpoint(str(checkpoints["prior"]), 2, "ddim", 5000, progress=False)
+        sample_lion(str(checkpoints["prior"]), 2, "ddim", 5000, progress=False)
     with pytest.raises(InputError, match="--code-temperature"):
-        sample_checkpoint(str(checkpoints["prior"]), 2, "dpm", 5, code_temperature=0.0, progress=False)
+        sample_lion(str(checkpoints["prior"]), 2, "dpm", 5, code_temperature=0.0, progress=False)
 
 
 def test_sample_code_temperature(tmp_path, checkpoints):
     from gen3d.cli.main import main
 
     ckpt = str(checkpoints["prior"])
-    a, _ = sample_checkpoint(ckpt, 3, "dpm", 5, seed=7, progress=False)
-    b, _ = sample_checkpoint(ckpt, 3, "dpm", 5, seed=7, progress=False, code_temperature=1.5)
+    a, _ = sample_lion(ckpt, 3, "dpm", 5, seed=7, progress=False)
+    b, _ = sample_lion(ckpt, 3, "dpm", 5, seed=7, progress=False, code_temperature=1.5)
     assert not np.array_equal(a, b)  # the latent points follow the scaled codes
     out = tmp_path / "t"
     args = ["sample", "--ckpt", ckpt, "--n", "3", "--sampler", "dpm", "--steps", "5", "--seed", "7", "--no-ply"]
@@ -75,14 +74,11 @@ def test_sample_code_temperature(tmp_path, checkpoints):
 
 
 def test_elbo_entry(tmp_path, checkpoints, datamodule):
-    from gen3d.lit.lion_eval import elbo_of_points, run_elbo
+    from gen3d.pipelines.lion_eval import elbo_of_points, evaluate_elbo
 
     clouds = datamodule.dataset("val").all_points(normalized=False)[:, :60]  # (N, 60, 3) data frame
     np.save(tmp_path / "val.npy", clouds)
-    args = argparse.Namespace(
-        ckpt=str(checkpoints["vae"]), data=str(tmp_path / "val.npy"), out=str(tmp_path / "e.json")
-    )
-    result = run_elbo(args)
+    result = evaluate_elbo(checkpoints["vae"], tmp_path / "val.npy", json_path=tmp_path / "e.json")
     assert result["n"] == len(clouds) and np.isfinite(result["nelbo_per_point"])
     assert json.loads((tmp_path / "e.json").read_text())["n"] == len(clouds)
     again = elbo_of_points(checkpoints["vae"], clouds)

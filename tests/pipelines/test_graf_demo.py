@@ -10,7 +10,7 @@ import trimesh
 
 @pytest.mark.slow
 def test_run_graf_demo_writes_everything(tmp_path):
-    from gen3d.lit.graf_demo import run_graf_demo, summary_line
+    from gen3d.pipelines.graf_demo import run_graf_demo, summary_line
 
     out = tmp_path / "graf"
     res = run_graf_demo(out, budget_minutes=0.1, threads=2, per_class=2, heldout_per_class=1, views=2, n_eval=6)

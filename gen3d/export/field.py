@@ -1,4 +1,5 @@
-"""Exports of generated scenes: density grids and marching-cubes meshes, turntable frames and GIFs."""
+"""Exports of generated radiance fields (GRAF, pi-GAN): density grids and marching-cubes meshes, turntable frames
+and GIFs."""
 
 from __future__ import annotations
 
@@ -12,17 +13,12 @@ from jaxtyping import Float
 from torch import Tensor
 
 from gen3d.errors import InputError
+from gen3d.export.images import to_uint8
 from gen3d.models.graf.field import RadianceField
 from gen3d.models.graf.generator import Generator
 from gen3d.utils import atomic_path
 
 DEFAULT_LEVEL = 10.0  # density iso-level (pi-GAN's extract_shapes threshold)
-
-
-def to_uint8(images: Float[Tensor, "B 3 H W"]) -> np.ndarray:
-    """Images in [-1, 1] (B, 3, H, W) -> uint8 (B, H, W, 3), rounding as GRAF's evaluation does."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).numpy()
 
 
 @torch.no_grad()
@@ -151,7 +147,7 @@ def render_turntable(
             rgb = render_fast(generator, z, c2w, grid, size)["rgb"]
         else:
             rgb = generator.render(z.expand(c2w.shape[0], -1), c2w, size)["rgb"]
-        frames.append(to_uint8(rgb))
+        frames.append(to_uint8(rgb, value_range=(-1.0, 1.0)))
     return np.concatenate(frames, 0)
 
 

@@ -1,4 +1,4 @@
-"""Model sources for the viewer: what a checkpoint must offer to be browsed interactively.
+"""Model sources: what a checkpoint must offer to be sampled and browsed interactively (by the viewer, exports).
 
 The viewer talks to models through two small protocols, so it works with any model that implements them
 (and tests can drive it with simple analytic sources):
@@ -96,25 +96,6 @@ def register_adapter(family: str, matches: Callable[[dict], bool], build: Adapte
     _ADAPTERS[family] = (matches, build)
 
 
-def read_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint dict on the CPU (``weights_only=True``), raising :class:`InputError` if unreadable."""
-    import pickle
-    import zipfile
-
-    import torch
-
-    p = Path(path)
-    if not p.is_file():
-        raise InputError("no such checkpoint file", p)
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
-        raise InputError(f"not a readable checkpoint ({type(exc).__name__}: {exc})", p) from exc
-    if not isinstance(ckpt, dict):
-        raise InputError(f"expected a checkpoint dict, found {type(ckpt).__name__}", p)
-    return ckpt
-
-
 def load_checkpoint_source(path: str | os.PathLike) -> Any:
     """Open a checkpoint as a :class:`SampleSource` or :class:`FieldSource`.
 
@@ -124,8 +105,10 @@ def load_checkpoint_source(path: str | os.PathLike) -> Any:
     Returns:
         The adapter of the first registered family whose predicate accepts the checkpoint.
     """
+    from gen3d.inference.checkpoint import read_checkpoint
+
     _register_builtin_adapters()
-    ckpt = read_checkpoint(path)
+    ckpt = read_checkpoint(path, lightning=False)
     for family, (matches, build) in _ADAPTERS.items():
         if matches(ckpt):
             try:
@@ -139,18 +122,11 @@ def load_checkpoint_source(path: str | os.PathLike) -> Any:
 
 
 def _register_builtin_adapters() -> None:
-    """Register the adapters of gen3d's own model families whose modules are present (imports stay lazy)."""
-    import importlib.util
+    """Register the adapters of gen3d's own model families (their modules are imported when a checkpoint opens)."""
+    from gen3d.inference import graf, lion
+    from gen3d.inference.checkpoint import is_graf_checkpoint, is_lion_checkpoint
 
-    from gen3d.viewer import adapters
-
-    def present(module: str) -> bool:
-        try:
-            return importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:
-            return False
-
-    if "lion" not in _ADAPTERS and present("gen3d.lit.lion_module"):
-        register_adapter("lion", adapters.is_lion_checkpoint, adapters.build_lion_source)
-    if "graf" not in _ADAPTERS and present("gen3d.lit.graf_module"):
-        register_adapter("graf", adapters.is_graf_checkpoint, adapters.build_graf_source)
+    if "lion" not in _ADAPTERS:
+        register_adapter("lion", is_lion_checkpoint, lion.build_lion_source)
+    if "graf" not in _ADAPTERS:
+        register_adapter("graf", is_graf_checkpoint, graf.build_graf_source)

@@ -1,13 +1,12 @@
 """Density evaluation of LION: the VAE's negative ELBO per point on a set of clouds.
 
-``gen3d evaluate elbo --ckpt C --data D`` calls :func:`run_elbo`. The data (an ``.npy``/``.npz`` set or a folder
+``gen3d evaluate elbo --ckpt C --data D`` calls :func:`evaluate_elbo`. The data (an ``.npy``/``.npz`` set or a folder
 of clouds, in the data's original frame) is normalised with the checkpoint's statistics, subsampled to the
 model's point count, and scored with :func:`gen3d.models.lion.negative_elbo_per_point`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,7 @@ def elbo_of_points(
     """
     from gen3d.data.io import check_points
     from gen3d.errors import InputError
-    from gen3d.lit.lion_module import load_lion
+    from gen3d.inference.lion import load_lion
 
     clouds = check_points(clouds, ndim=(3,))
     loaded = load_lion(ckpt)
@@ -65,25 +64,30 @@ def elbo_of_points(
     return np.concatenate(out)
 
 
-def run_elbo(args: argparse.Namespace) -> dict[str, Any]:
-    """Entry point of ``gen3d evaluate elbo``.
+def evaluate_elbo(
+    ckpt: str | Path,
+    data: str | Path,
+    num_points: int | None = None,
+    samples: int = 1,
+    batch_size: int = 16,
+    seed: int = 0,
+    json_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """``gen3d evaluate elbo``: the negative ELBO per point of a LION checkpoint's VAE on a set of clouds.
 
-    Reads ``args.ckpt``, ``args.data`` and the optional ``args.points``, ``args.samples``, ``args.batch_size``,
-    ``args.seed``, ``args.out`` (a JSON file). Prints and returns ``{"nelbo_per_point": mean, "std", "n",
-    "per_cloud": [...]}``.
+    Args:
+        ckpt: a LION checkpoint (either stage).
+        data: an ``.npy``/``.npz`` set or a folder of clouds, in the data's original frame.
+        num_points, samples, batch_size, seed: as :func:`elbo_of_points`.
+        json_path: also write the result there.
+
+    Returns:
+        ``{"nelbo_per_point": mean, "std", "n", "per_cloud": [...]}`` (also printed).
     """
     from gen3d.data.io import load_point_set
     from gen3d.utils import atomic_write_text
 
-    clouds = load_point_set(args.data)
-    values = elbo_of_points(
-        args.ckpt,
-        clouds,
-        getattr(args, "points", None),
-        getattr(args, "samples", 1) or 1,
-        getattr(args, "batch_size", 16) or 16,
-        getattr(args, "seed", 0) or 0,
-    )
+    values = elbo_of_points(ckpt, load_point_set(data), num_points, samples, batch_size, seed)
     result = {
         "nelbo_per_point": float(values.mean()),
         "std": float(values.std()),
@@ -91,7 +95,6 @@ def run_elbo(args: argparse.Namespace) -> dict[str, Any]:
         "per_cloud": [float(v) for v in values],
     }
     print(f"negative ELBO: {result['nelbo_per_point']:.4f} nats/point (std {result['std']:.4f}, {result['n']} clouds)")
-    out = getattr(args, "out", None)
-    if out:
-        atomic_write_text(out, json.dumps(result, indent=2))
+    if json_path:
+        atomic_write_text(json_path, json.dumps(result, indent=2))
     return result

@@ -86,11 +86,14 @@ def _run(
     from rich.console import Console
     from rich.table import Table
 
+    from gen3d.data.datamodules import GRAFDataModule
     from gen3d.data.multiview import render_multiview
-    from gen3d.lit.graf_eval import generate_images, load_real_images, reference_statistics, score_against
-    from gen3d.lit.graf_module import AtomicCheckpointIO, GRAFDataModule, GRAFModule, image_grid, write_png
+    from gen3d.export.field import extract_mesh, render_turntable, save_gif, save_mesh
+    from gen3d.export.images import image_grid, save_png
+    from gen3d.lit.callbacks import AtomicCheckpointIO
+    from gen3d.lit.graf_module import GRAFModule
     from gen3d.lit.progress import StepProgressBar
-    from gen3d.models.graf.export import extract_mesh, render_turntable, save_gif, save_mesh
+    from gen3d.pipelines.graf_eval import generate_images, load_real_images, reference_statistics, score_against
     from gen3d.utils import atomic_write_text
 
     console = Console()
@@ -143,8 +146,8 @@ def _run(
     z = gen.field.sample_z(16, generator=g)
     c2w = gen.sample_poses(16, generator=g)
     with torch.no_grad():
-        write_png(out / "samples_trained.png", image_grid(gen.render(z, c2w)["rgb"]))
-        write_png(out / "samples_untrained.png", image_grid(untrained.render(z, c2w)["rgb"]))
+        save_png(out / "samples_trained.png", image_grid(gen.render(z, c2w)["rgb"]))
+        save_png(out / "samples_untrained.png", image_grid(untrained.render(z, c2w)["rgb"]))
     frames = render_turntable(gen, z[0], n_frames=36, size=2 * size, fast=True)
     gif = save_gif(frames, out / "turntable.gif")
     mesh_info: dict[str, Any] = {}
@@ -220,7 +223,7 @@ def summary_line(result: dict[str, Any]) -> str:
     )
 
 
-if __name__ == "__main__":  # python -m gen3d.lit.graf_demo [OUT] [MINUTES]
+if __name__ == "__main__":  # python -m gen3d.pipelines.graf_demo [OUT] [MINUTES]
     import sys
 
     run_graf_demo(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-import gen3d.lit.lion_demo as demo
+import gen3d.pipelines.lion_demo as demo
 
 
 def test_gaussian_blobs_and_threads():

@@ -1,0 +1,68 @@
+"""Reading gen3d's Lightning checkpoints safely, and telling which model family wrote one.
+
+Every checkpoint is read with ``torch.load(..., weights_only=True)`` on the CPU: nothing in the file can run code.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+CKPT_KEY = "gen3d"  # checkpoint entry naming the model family and stage (written by the LION/PVD modules)
+
+
+def read_checkpoint(path: str | os.PathLike, lightning: bool = True) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` with a clear error for missing, unreadable or foreign files.
+
+    Args:
+        path: the checkpoint file.
+        lightning: require a Lightning checkpoint (``state_dict`` and ``hyper_parameters`` mappings); with
+            ``False`` any mapping is accepted (adapters registered by other packages may read their own files).
+
+    Raises:
+        InputError: no such file, not a torch file (truncated, corrupt, unsafe pickle), or not what was required.
+    """
+    import torch
+
+    from gen3d.errors import InputError
+    from gen3d.utils import check_exists
+
+    p = check_exists(path, "file")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is not usable
+        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", p) from exc
+    if not isinstance(ckpt, dict):
+        raise InputError(f"expected a checkpoint dict, found {type(ckpt).__name__}", p)
+    if lightning and not (isinstance(ckpt.get("state_dict"), dict) and isinstance(ckpt.get("hyper_parameters"), dict)):
+        raise InputError("not a gen3d Lightning checkpoint (no state_dict / hyper_parameters)", p)
+    return ckpt
+
+
+def is_lion_checkpoint(ckpt: dict[str, Any]) -> bool:
+    """A checkpoint of the LION module (either stage)."""
+    hp, state = ckpt.get("hyper_parameters"), ckpt.get("state_dict")
+    if not isinstance(hp, dict) or not isinstance(state, dict):
+        return False
+    return isinstance(hp.get("config"), dict) and hp.get("stage") in ("vae", "prior") and "norm_mean" in state
+
+
+def is_graf_checkpoint(ckpt: dict[str, Any]) -> bool:
+    """A checkpoint of the GRAF module (GRAF or pi-GAN field)."""
+    hp, state = ckpt.get("hyper_parameters"), ckpt.get("state_dict")
+    if not isinstance(hp, dict) or not isinstance(state, dict):
+        return False
+    return hp.get("field") in ("graf", "pigan") and any(str(k).startswith("generator_ema.") for k in state)
+
+
+def checkpoint_kind(ckpt: dict[str, Any]) -> tuple[str, str]:
+    """``(model, stage)`` of a LION/PVD checkpoint: ``("lion", "vae" | "prior")`` or ``("pvd", "pvd")``."""
+    info = ckpt.get(CKPT_KEY) or {}
+    hp = ckpt.get("hyper_parameters", {})
+    model = info.get("model", hp.get("model", "lion"))
+    return model, info.get("stage", hp.get("stage", "pvd" if model == "pvd" else "vae"))
+
+
+def prefixed(state: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The entries of ``state`` under ``prefix``, with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

@@ -1,0 +1,171 @@
+"""Evaluation of trained GRAF / pi-GAN generators: FID and KID of their renders.
+
+Evaluation follows GRAF's protocol (``eval.py --fid_kid``): ``n_images`` images (GRAF: 1000) rendered at the
+training resolution from random latent codes and random poses of the training pose distribution, with the
+moving-average generator, quantised to uint8; the reference statistics come from the training images
+(GRAF: up to 20 000 of them, without flips). FID and KID use Inception-v3 pool features
+(:mod:`gen3d.metrics.fid`); KID is reported as in GRAF (the raw value; multiply by 100 for the x100 tables)
+with its standard deviation over subsets.
+
+Command line: ``gen3d evaluate graf --ckpt runs/graf_shapes/checkpoints/last.ckpt --real datasets/graf_shapes/train``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the CLI imports this module for its defaults and must not pull in torch
+    import numpy as np
+
+    from gen3d.models.graf.generator import Generator
+
+GRAF_N_FAKE = 1000  # GRAF eval.py: n_samples = 1000 generated images
+GRAF_N_REAL = 20000  # GRAF gan_training.py: FIDEvaluator(n_samples=20000) real images
+
+
+def generate_images(
+    generator: Generator,
+    n: int,
+    size: int | None = None,
+    batch_size: int = 16,
+    seed: int = 0,
+    fast: bool = False,
+) -> np.ndarray:
+    """Render ``n`` images from random codes and random poses of the generator's pose distribution.
+
+    Args:
+        generator: the generator (evaluation rendering: bin-centre samples, no density noise).
+        n: number of images.
+        size: image side (default the training size).
+        batch_size: images rendered at once.
+        seed: seed of the codes and poses.
+        fast: render through per-sample occupancy grids (:mod:`gen3d.models.graf.fast`).
+
+    Returns:
+        (n, H, W, 3) uint8.
+    """
+    import numpy as np
+    import torch
+
+    from gen3d.export.images import to_uint8
+    from gen3d.models.graf.fast import build_occupancy_grid, render_fast
+    from gen3d.utils import progress
+
+    device = next(generator.parameters()).device
+    rng = torch.Generator().manual_seed(seed)
+    z_all = generator.field.sample_z(n, generator=rng).to(device)  # drawn up front: independent of batch_size
+    c2w_all = generator.sample_poses(n, generator=rng, device=device)
+    out = []
+    for start in progress(range(0, n, batch_size), "rendering", total=(n + batch_size - 1) // batch_size):
+        z, c2w = z_all[start : start + batch_size], c2w_all[start : start + batch_size]
+        with torch.no_grad():
+            if fast:
+                rgb = render_fast(generator, z, c2w, build_occupancy_grid(generator, z), size)["rgb"]
+            else:
+                rgb = generator.render(z, c2w, size)["rgb"]
+        out.append(to_uint8(rgb, value_range=(-1.0, 1.0)))
+    return (
+        np.concatenate(out, 0)
+        if out
+        else np.zeros((0, size or generator.image_size, size or generator.image_size, 3), np.uint8)
+    )
+
+
+def load_real_images(root: str | os.PathLike, kind: str, size: int, n: int | None = None, seed: int = 0) -> np.ndarray:
+    """Up to ``n`` training images (a seeded random subset when there are more), as GRAF's loader yields them.
+
+    Returns:
+        (N, size, size, 3) uint8, without random flips.
+    """
+    import numpy as np
+    import torch
+
+    from gen3d.data.multiview import graf_image_dataset
+
+    ds = graf_image_dataset(root, kind, size, train=False)
+    idx = np.arange(len(ds))
+    if n is not None and n < len(ds):
+        idx = np.sort(np.random.default_rng(seed).choice(len(ds), n, replace=False))
+    imgs = [((ds[int(i)] + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy() for i in idx]
+    return np.stack(imgs)
+
+
+def reference_statistics(real: np.ndarray, batch_size: int = 50):
+    """Inception statistics (with features, for KID) of the reference images, (N, H, W, 3) uint8."""
+    from gen3d.metrics import fid as fidlib
+
+    return fidlib.feature_statistics(real, batch_size=batch_size, description="Inception (real)")
+
+
+def score_against(
+    fake: np.ndarray, reference, kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0
+) -> dict[str, float]:
+    """FID and KID (raw, with its std over subsets) of uint8 images against precomputed reference statistics.
+
+    Args:
+        fake: (N, H, W, 3) uint8 images.
+        reference: :class:`gen3d.metrics.fid.FeatureStats` of the reference (from :func:`reference_statistics`).
+        kid_subsets: KID subsets (100, as StyleGAN / torch-fidelity).
+        kid_subset_size: KID subset size, clamped to the set sizes.
+        seed: seed of the KID subsets.
+
+    Returns:
+        ``{"FID", "KID", "KID_std"}``.
+    """
+    from gen3d.metrics import fid as fidlib
+
+    stats = fidlib.feature_statistics(fake, description="Inception (generated)")
+    fid = fidlib.frechet_distance(stats.mu, stats.sigma, reference.mu, reference.sigma)
+    kid, kid_std = fidlib.kernel_inception_distance(
+        stats.features, reference.features, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+    )
+    return {"FID": float(fid), "KID": float(kid), "KID_std": float(kid_std)}
+
+
+def fid_kid(
+    fake: np.ndarray, real: np.ndarray, kid_subsets: int = 100, kid_subset_size: int = 1000
+) -> dict[str, float]:
+    """FID and KID between two sets of uint8 images (N, H, W, 3) (:func:`gen3d.metrics.fid.fid_kid`)."""
+    from gen3d.metrics import fid as fidlib
+
+    return fidlib.fid_kid(fake, real, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size)
+
+
+def evaluate_graf(
+    ckpt: str | os.PathLike,
+    real_dir: str | os.PathLike,
+    n_images: int = GRAF_N_FAKE,
+    kind: str | None = None,
+    n_real: int = GRAF_N_REAL,
+    batch_size: int = 16,
+    seed: int = 0,
+    fast: bool = False,
+) -> dict[str, Any]:
+    """FID / KID of a GRAF checkpoint against its training images (GRAF's protocol, see the module docstring).
+
+    Args:
+        ckpt: a GRAF checkpoint (``gen3d train graf``).
+        real_dir: folder of the training images.
+        n_images: generated images (GRAF: 1000).
+        kind: dataset layout of ``real_dir`` (default: the ``folder`` layout).
+        n_real: at most this many real images (GRAF: 20 000).
+        batch_size: images rendered at once.
+        seed: seed of the generated codes and poses (and of the real subset).
+        fast: render through occupancy grids.
+
+    Returns:
+        ``{"FID", "KID", "KID_std", "n_fake", "n_real", "image_size", "seconds"}``.
+    """
+    start = time.perf_counter()
+    from gen3d.inference.graf import load_graf_generator
+
+    gen, hp = load_graf_generator(ckpt)
+    size = int(hp["image_size"])
+    real = load_real_images(real_dir, kind or "folder", size, n_real, seed)
+    reference = reference_statistics(real)
+    fake = generate_images(gen, n_images, size, batch_size, seed, fast)
+    out: dict[str, Any] = score_against(fake, reference, seed=seed)
+    out.update(n_fake=len(fake), n_real=len(real), image_size=size, seconds=round(time.perf_counter() - start, 2))
+    return out

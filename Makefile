@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check
 TORCH_VERSION ?= 2.13.0
 PYTEST_ARGS ?=
+# pytest -m expression of `make test`; CI sets it empty to run the whole suite, slow tests included.
+TEST_MARKERS ?= not slow
 # OpenMP threads sleep instead of spinning while idle: on a shared 2-core machine spinning threads
 # slow small-model training by 5-30x.
 export OMP_WAIT_POLICY ?= PASSIVE
@@ -42,7 +44,7 @@ demo: setup
 test: setup browser
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "$(TEST_MARKERS)" $(PYTEST_ARGS)
 
 # The full set, slow end-to-end tests included.
 test-all: setup browser

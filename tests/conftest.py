@@ -1,8 +1,10 @@
 """Shared test configuration: quiet progress bars, a per-session gen3d cache, deterministic seeds, and the tiny
-LION configuration and data of every LION test (models, training, pipelines, viewer)."""
+LION configuration and data of every LION test (models, training, pipelines, viewer): ``tiny_config`` (a dict),
+``tiny_cfg`` (the same as a ``LionConfig``), ``data_args`` / ``datamodule`` and ``make_trainer``."""
 
 from __future__ import annotations
 
+import copy
 import os
 
 import pytest
@@ -84,12 +86,21 @@ def datamodule():
 
 @pytest.fixture
 def tiny_config() -> dict:
-    return dict(TINY_CONFIG)
+    """The tiny LION configuration as a fresh dict (a test may change its copy)."""
+    return copy.deepcopy(TINY_CONFIG)
+
+
+@pytest.fixture
+def tiny_cfg(tiny_config):
+    """The tiny LION configuration as a :class:`~gen3d.models.lion.LionConfig`."""
+    from gen3d.models.lion import LionConfig
+
+    return LionConfig.from_dict(tiny_config)
 
 
 @pytest.fixture
 def data_args() -> dict:
-    return dict(DATA_ARGS)
+    return copy.deepcopy(DATA_ARGS)
 
 
 @pytest.fixture
@@ -110,3 +121,24 @@ def make_trainer(tmp_path):
         return L.Trainer(**args)
 
     return make
+
+
+# ------------------------------------------------------------------------------------------------ viewer
+@pytest.fixture
+def open_checkpoint_viewer():
+    """Open the viewer on a checkpoint ``<run>/checkpoints/<name>.ckpt`` (any free port), check that its run folder
+    is ``<run>`` and start it; every viewer opened is stopped after the test."""
+    apps = []
+
+    def open_viewer(path):
+        from gen3d.viewer import build_viewer
+
+        app = build_viewer(path, port=0)
+        assert app.run_dir == path.parent.parent.resolve()
+        apps.append(app)
+        app.start()
+        return app
+
+    yield open_viewer
+    for app in apps:
+        app.stop()

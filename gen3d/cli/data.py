@@ -11,16 +11,20 @@ from __future__ import annotations
 import argparse
 import time
 
+from gen3d.cli.main import add_command_group
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``data`` command and its actions."""
-    parser = subparsers.add_parser(
+    actions = add_command_group(
+        subparsers,
         "data",
+        "actions",
+        "ACTION",
         help="build the procedural dataset, inspect datasets",
         description="Build gen3d's procedural shapes dataset and inspect point-cloud datasets in the "
         "ShapeNetCore.v2.PC15k layout.",
     )
-    actions = parser.add_subparsers(title="actions", metavar="ACTION")
 
     shapes = actions.add_parser(
         "shapes",
@@ -38,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     shapes.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
     shapes.add_argument("--list", action="store_true", help="list the procedural classes and exit")
-    shapes.set_defaults(func=run, action="shapes")
+    shapes.set_defaults(func=run_shapes)
 
     info = actions.add_parser(
         "info",
@@ -50,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     info.add_argument("root", help="dataset root")
     info.add_argument("--classes", default=None, help="comma-separated class names or synset ids (default: all)")
     info.add_argument("--json", default=None, metavar="FILE", help="also write the statistics as JSON")
-    info.set_defaults(func=run, action="info")
+    info.set_defaults(func=run_info)
 
     multiview = actions.add_parser(
         "multiview",
@@ -65,21 +69,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     multiview.add_argument("--size", type=int, default=64, help="image side in pixels")
     multiview.add_argument("--seed", type=int, default=0)
     multiview.add_argument("--first-index", type=int, default=0, help="index of the first shape of each class")
-    multiview.set_defaults(func=run, action="multiview")
-
-    parser.set_defaults(func=run, action=None, _parser=parser)
-
-
-def run(args: argparse.Namespace) -> int:
-    """Dispatch to the chosen action."""
-    if args.action == "shapes":
-        return run_shapes(args)
-    if args.action == "info":
-        return run_info(args)
-    if args.action == "multiview":
-        return run_multiview(args)
-    args._parser.print_help()
-    return 2
+    multiview.set_defaults(func=run_multiview)
 
 
 def run_shapes(args: argparse.Namespace) -> int:

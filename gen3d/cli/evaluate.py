@@ -16,16 +16,19 @@ import json
 import time
 from typing import Any
 
+from gen3d.cli.main import add_command_group
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    sub = add_command_group(
+        subparsers,
         "evaluate",
+        "what to evaluate",
+        "KIND",
         help="point-cloud and image generation metrics (MMD/COV/1-NNA/JSD, FID/KID)",
         description="Evaluate generated samples with the protocols of the papers: PointFlow's point-cloud "
         "metrics and Inception FID/KID. See docs/metrics.md for definitions and scales.",
     )
-    sub = parser.add_subparsers(title="what to evaluate", metavar="KIND")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
     _add_points(sub)
     _add_images(sub)
     _add_graf(sub)
@@ -106,8 +109,9 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
         description="Point-cloud generation metrics with PointFlow's semantics. SAMPLES come first and REFS "
         "second: MMD is taken from the reference side and COV counts references, so swapping the sets "
         "changes the numbers. Sets are .npz (key 'points') or .npy files of shape (N, P, 3), or folders of "
-        ".ply/.npy/.npz clouds. Printed: raw values and the scales papers use (MMD-CD x10^3, MMD-EMD x10^2, "
-        "COV and 1-NNA in %%, JSD x10^2).",
+        ".ply/.npy/.npz clouds. The table shows the scales papers use, the factor in each column's header "
+        "(MMD-CD x1e3, MMD-EMD x1e2, COV and 1-NNA in %%, JSD x1e2); --json writes the raw values (MMD and JSD "
+        "as computed, COV and 1-NNA in %%).",
     )
     p.add_argument("--samples", required=True, help="generated clouds: .npz/.npy (N, P, 3) or a folder of clouds")
     p.add_argument("--refs", required=True, help="reference clouds (e.g. the test split), same forms")
@@ -143,14 +147,10 @@ def _normalise(samples: Any, refs: Any, mode: str) -> tuple[Any, Any]:
 
 
 def run_points(args: argparse.Namespace) -> int:
-    """``gen3d evaluate points``: print the metrics table, optionally write JSON."""
-    from rich.console import Console
-    from rich.table import Table
-
+    """``gen3d evaluate points``: print the metrics table (papers' scales), optionally write JSON (raw values)."""
     from gen3d.data import load_point_set
     from gen3d.errors import InputError
     from gen3d.metrics import format_point_cloud_metrics, point_cloud_metrics
-    from gen3d.utils import atomic_write_text
 
     start = time.perf_counter()
     samples = load_point_set(args.samples)  # (S, P, 3)
@@ -164,23 +164,12 @@ def run_points(args: argparse.Namespace) -> int:
             raise InputError(f"the {name} set is empty", path)
     samples, refs = _normalise(samples, refs, args.norm)
     results = point_cloud_metrics(samples, refs, emd=args.emd, batch_size=args.batch_size, impl=args.impl)
-    seconds = time.perf_counter() - start
-
-    table = Table(
-        title=f"{len(samples)} samples x {samples.shape[1]} points vs {len(refs)} refs x {refs.shape[1]} points "
+    title = (
+        f"{len(samples)} samples x {samples.shape[1]} points vs {len(refs)} refs x {refs.shape[1]} points "
         f"(norm={args.norm}, emd={args.emd})"
     )
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("as in papers", justify="right")
-    for row in format_point_cloud_metrics(results):
-        table.add_row(*row)
-    console = Console()
-    console.print(table)
-    console.print(f"{seconds:.1f} s")
-    if args.json:
-        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
-        console.print(f"wrote {args.json}")
+    columns = format_point_cloud_metrics(results)  # scaled as in papers, the factor in each header
+    _report(title, [header for header, _ in columns], [[value for _, value in columns]], results, args.json, start)
     return 0
 
 
@@ -212,12 +201,9 @@ def _add_images(sub: argparse._SubParsersAction) -> None:
 
 def run_images(args: argparse.Namespace) -> int:
     """``gen3d evaluate images``: print FID and KID, optionally write JSON."""
-    from rich.console import Console
-    from rich.table import Table
-
     from gen3d.errors import InputError
     from gen3d.metrics.fid import fid_kid, list_images
-    from gen3d.utils import atomic_write_text, check_exists
+    from gen3d.utils import check_exists
 
     start = time.perf_counter()
     n_fake, n_real = len(list_images(args.fake)), len(list_images(args.real))  # InputError if missing or empty
@@ -236,18 +222,38 @@ def run_images(args: argparse.Namespace) -> int:
         real_cache=args.real_cache,
         device=args.device,
     )
-    seconds = time.perf_counter() - start
+    rows = [
+        ["FID", f"{results['FID']:.4f}"],
+        ["KID", f"{results['KID']:.6f}  (x100: {100 * results['KID']:.4f})"],
+        ["KID_std", f"{results['KID_std']:.6f}  (x100: {100 * results['KID_std']:.4f})"],
+    ]
+    _report(f"{n_fake} generated vs {n_real} real images", ["metric", "value"], rows, results, args.json, start)
+    return 0
 
-    table = Table(title=f"{n_fake} generated vs {n_real} real images")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_row("FID", f"{results['FID']:.4f}")
-    table.add_row("KID", f"{results['KID']:.6f}  (x100: {100 * results['KID']:.4f})")
-    table.add_row("KID_std", f"{results['KID_std']:.6f}  (x100: {100 * results['KID_std']:.4f})")
+
+def _report(
+    title: str, headers: list[str], rows: list[list[str]], results: dict, json_path: str | None, start: float
+) -> None:
+    """Print a table of ``rows`` under ``headers`` and the time since ``start``; write ``results`` to ``json_path``.
+
+    The console is widened to the table's width where needed: every header and value is printed whole.
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    from gen3d.utils import atomic_write_text
+
+    seconds = time.perf_counter() - start
+    table = Table(title=title)
+    for header in headers:  # values right-aligned, the names of a "metric" column left
+        table.add_column(header, justify="left" if header == "metric" else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    width = 1 + sum(3 + max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True))
     console = Console()
+    console = Console(width=max(console.width, width)) if width > console.width else console
     console.print(table)
     console.print(f"{seconds:.1f} s")
-    if args.json:
-        atomic_write_text(args.json, json.dumps(results, indent=2) + "\n")
-        console.print(f"wrote {args.json}")
-    return 0
+    if json_path:
+        atomic_write_text(json_path, json.dumps(results, indent=2) + "\n")
+        console.print(f"wrote {json_path}")

@@ -15,19 +15,22 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gen3d.cli.main import add_command_group
+
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
 MESH_INPUT_SUFFIXES = (".obj", ".glb", ".gltf", ".stl", ".off")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
+    sub = add_command_group(
+        subparsers,
         "export",
+        "export commands",
+        "WHAT",
         help="convert point clouds, build meshes, render turntables and grids",
         description="Export samples and models to files other tools open: PLY/NPZ/NPY point clouds, "
         "OBJ/PLY/GLB/STL meshes, GIF turntables and PNG grids.",
     )
-    sub = parser.add_subparsers(title="export commands", metavar="WHAT")
-    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
 
     p = sub.add_parser("points", help="convert point clouds between .ply, .npz and .npy")
     p.add_argument("src", help="point-cloud file (.ply/.npz/.npy) or folder of them")

@@ -35,6 +35,25 @@ def _subcommand_modules() -> list[str]:
     return sorted(names, key=lambda n: (_ORDER.index(n) if n in _ORDER else len(_ORDER), n))
 
 
+def add_command_group(
+    subparsers: argparse._SubParsersAction, name: str, title: str, metavar: str, **parser_kwargs: str
+) -> argparse._SubParsersAction:
+    """Add a command made of sub-commands (``gen3d NAME WHAT ...``) and return the action for adding them.
+
+    Without a sub-command the command prints its help and exits with code 2.
+
+    Args:
+        subparsers: the ``gen3d`` command's sub-parsers.
+        name: the command.
+        title: heading of the sub-commands in its help.
+        metavar: how the help names a sub-command.
+        **parser_kwargs: ``help`` and ``description`` of the command.
+    """
+    parser = subparsers.add_parser(name, **parser_kwargs)
+    parser.set_defaults(func=lambda args: (parser.print_help(), 2)[1])
+    return parser.add_subparsers(title=title, metavar=metavar)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gen3d",

@@ -120,8 +120,8 @@ class LionSampleSource:
     Samples are de-normalised to the data frame. ``sample`` draws the same clouds as
     :meth:`gen3d.lit.lion_module.LionModule.generate` for the same seed and settings. ``interpolate`` mixes
     the starting noise of the two seeds (shape latent and latent points) by spherical interpolation and
-    runs both priors and the decoder from it; with the deterministic samplers (``dpm``, ``ddim``) the
-    result changes smoothly with ``alpha``.
+    samples from it (:meth:`gen3d.models.lion.LION.sample` with ``x_T``); with the deterministic samplers (``dpm``,
+    ``ddim``) the result changes smoothly with ``alpha``.
 
     Args:
         loaded: :class:`LoadedLion`.
@@ -151,6 +151,7 @@ class LionSampleSource:
         return self.loaded.denormalize(x).cpu().numpy()
 
     def _noise(self, seed: int) -> tuple[Any, Any]:
+        """The starting noise :meth:`sample` draws for ``seed`` and one cloud: ``(z_T (1, G), h_T (1, P, C))``."""
         cfg = self.net.cfg
         gen = torch.Generator().manual_seed(int(seed))
         z_g = torch.randn((1, cfg.style_dim), generator=gen)
@@ -161,24 +162,14 @@ class LionSampleSource:
         self, seed_a: int, seed_b: int, alpha: float, sampler: str | None = None, steps: int | None = None
     ) -> np.ndarray:
         """One cloud (P, 3) from the slerp of the starting noise of ``seed_a`` and ``seed_b``."""
-        from gen3d.diffusion import sample_loop
-
         sampler = sampler or self.samplers[0]
         steps = int(steps or self.default_steps)
         self._check(sampler, steps)
         (za, ha), (zb, hb) = self._noise(seed_a), self._noise(seed_b)
-        device = next(self.net.parameters()).device
+        x_T = (slerp(za, zb, alpha), slerp(ha, hb, alpha))
         gen = torch.Generator().manual_seed(int(seed_a))  # noise of stochastic steps (ddpm)
         with torch.no_grad():
-            x_g = slerp(za, zb, alpha).to(device)
-            z_g = sample_loop(
-                self.net.glb_prior, self.net.make_sampler(sampler, steps), x_g.shape, gen, False, device, x_T=x_g
-            )
-            x_h = slerp(ha, hb, alpha).to(device)
-            loc = lambda x_t, t: self.net.loc_prior(x_t, t, z_g)
-            h = sample_loop(loc, self.net.make_sampler(sampler, steps), x_h.shape, gen, False, device, x_T=x_h)
-            z_g, h = self.net.unstandardize(z_g, h)  # back to the VAE's frame
-            points = self.net.vae.decode(h, z_g)  # (1, P, 3) normalised
+            points = self.net.sample(1, sampler, steps, generator=gen, num_points=self.num_points, x_T=x_T)
         return self.loaded.denormalize(points)[0].cpu().numpy()
 
 

@@ -3,8 +3,9 @@ and :class:`AtomicCheckpointIO` (no half-written checkpoint).
 
 :class:`PointCloudSampleCallback` collects the validation clouds (de-normalised), and at the end of every
 validation asks the module for as many new shapes (``generate``; in the VAE stage: reconstructions of those
-clouds, ``reconstruct``), computes MMD / COV / 1-NNA (Chamfer) with :func:`gen3d.metrics.point_cloud_metrics`,
-logs them as ``val/<metric>`` and writes ``<root>/samples/step_<k>.png``. It runs on rank zero only.
+clouds, ``reconstruct``), computes MMD / COV / 1-NNA (Chamfer) and JSD with
+:func:`gen3d.metrics.point_cloud_metrics`, logs them as ``val/<metric>`` in that function's units (MMD and JSD raw,
+COV and 1-NNA in percent) and writes ``<root>/samples/step_<k>.png``. It runs on rank zero only.
 """
 
 from __future__ import annotations

@@ -42,6 +42,13 @@ quiet_known_warnings()
 OPTIMIZERS = ("rmsprop", "adam")
 
 
+def _check_options(optimizer: str, min_scale: float, max_scale: float) -> None:
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"unknown optimizer {optimizer!r}; available: {', '.join(OPTIMIZERS)}")
+    if not 0 < min_scale <= max_scale <= 1:
+        raise InputError(f"need 0 < min_scale <= max_scale <= 1, got {min_scale}, {max_scale}")
+
+
 class GRAFModule(pl.LightningModule):
     """GRAF / pi-GAN GAN training (see the module docstring).
 
@@ -140,10 +147,7 @@ class GRAFModule(pl.LightningModule):
         sample_seed: int = 0,
     ):
         super().__init__()
-        if optimizer not in OPTIMIZERS:
-            raise InputError(f"unknown optimizer {optimizer!r}; available: {', '.join(OPTIMIZERS)}")
-        if not 0 < min_scale <= max_scale <= 1:
-            raise InputError(f"need 0 < min_scale <= max_scale <= 1, got {min_scale}, {max_scale}")
+        _check_options(optimizer, min_scale, max_scale)
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.generator = build_generator(dict(self.hparams))

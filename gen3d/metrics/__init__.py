@@ -9,7 +9,8 @@ Modules:
     fid          ``fid_kid``, ``frechet_distance``, ``kernel_inception_distance``, ``feature_statistics``
 
 Importing this package compiles nothing: the native extension is built on first use (see
-:mod:`gen3d.metrics._native`). The FID names are loaded on first access.
+:mod:`gen3d.metrics._native`). The FID module is imported on first access to one of its public names
+(``gen3d.metrics.fid_kid``, ...; the names are those of ``gen3d.metrics.fid.__all__``).
 """
 
 from __future__ import annotations
@@ -33,18 +34,6 @@ from gen3d.metrics.point_cloud import (
     point_cloud_metrics,
 )
 
-_FID_NAMES = (
-    "FeatureStats",
-    "InceptionFeatures",
-    "default_weights_path",
-    "feature_statistics",
-    "fid_kid",
-    "frechet_distance",
-    "image_features",
-    "kernel_inception_distance",
-    "load_inception",
-)
-
 __all__ = [
     "APPROX_REL_EPS",
     "KEYS",
@@ -64,11 +53,11 @@ __all__ = [
     "pairwise_distances",
     "paper_units",
     "point_cloud_metrics",
-    *_FID_NAMES,
 ]
 
 
 def __getattr__(name: str) -> Any:
-    if name in _FID_NAMES:
-        return getattr(importlib.import_module("gen3d.metrics.fid"), name)
+    fid = importlib.import_module("gen3d.metrics.fid")
+    if name in fid.__all__:
+        return getattr(fid, name)
     raise AttributeError(f"module 'gen3d.metrics' has no attribute {name!r}")

@@ -30,6 +30,35 @@ def _pairs(n_a: int, n_b: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]
     return rows.astype(np.int64), cols.astype(np.int64)
 
 
+def _check_options(metric: str, impl: str, emd_method: str, batch_size: int | None) -> int:
+    """Validate the options of :func:`pairwise_distances`; returns the batch size (the metric's default if None)."""
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    if metric == "emd" and emd_method not in METHODS:
+        raise ValueError(f"emd_method must be one of {METHODS}, got {emd_method!r}")
+    size = batch_size or _DEFAULT_BATCH[metric]
+    if size < 1:
+        raise ValueError(f"batch_size must be positive, got {size}")
+    return size
+
+
+def _checked_sets(A: Any, B: Any, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Validated CPU tensors ``(a, b)`` in one dtype (``b`` is ``a`` when ``B`` is None)."""
+    a = as_clouds(A, "A").detach().cpu()
+    if B is None:
+        return a, a
+    b = as_clouds(B, "B").detach().cpu()
+    dtype = torch.promote_types(a.dtype, b.dtype)
+    a, b = a.to(dtype), b.to(dtype)
+    if metric == "emd" and a.shape[1] != b.shape[1]:
+        raise InputError(
+            f"EMD needs clouds with the same number of points, got {a.shape[1]} and {b.shape[1]} points per cloud"
+        )
+    return a, b
+
+
 def pairwise_distances(
     A: Any,
     B: Any = None,
@@ -60,26 +89,9 @@ def pairwise_distances(
     Returns:
         (N_a, N_b) float64 matrix, a torch tensor if A is one, else a numpy array.
     """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, got {metric!r}")
-    if impl not in IMPLS:
-        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
-    if metric == "emd" and emd_method not in METHODS:
-        raise ValueError(f"emd_method must be one of {METHODS}, got {emd_method!r}")
-    as_tensor = isinstance(A, torch.Tensor)
-    a = as_clouds(A, "A").detach().cpu()
+    size = _check_options(metric, impl, emd_method, batch_size)
+    a, b = _checked_sets(A, B, metric)
     symmetric = B is None
-    b = a if symmetric else as_clouds(B, "B").detach().cpu()
-    if not symmetric:
-        dtype = torch.promote_types(a.dtype, b.dtype)
-        a, b = a.to(dtype), b.to(dtype)
-    if metric == "emd" and a.shape[1] != b.shape[1]:
-        raise InputError(
-            f"EMD needs clouds with the same number of points, got {a.shape[1]} and {b.shape[1]} points per cloud"
-        )
-    size = batch_size or _DEFAULT_BATCH[metric]
-    if size < 1:
-        raise ValueError(f"batch_size must be positive, got {size}")
     out = np.zeros((a.shape[0], b.shape[0]), dtype=np.float64)
     rows, cols = _pairs(a.shape[0], b.shape[0], symmetric)
     starts = range(0, len(rows), size)
@@ -95,4 +107,4 @@ def pairwise_distances(
             out[r, c] = emd_rows(x, y, emd_method, rel_eps, impl)
     if symmetric:
         out = out + out.T  # the diagonal stays 0
-    return torch.from_numpy(out) if as_tensor else out
+    return torch.from_numpy(out) if isinstance(A, torch.Tensor) else out

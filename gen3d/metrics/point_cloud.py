@@ -13,7 +13,11 @@ Given generated ``samples`` (S clouds) and ``refs`` (R reference clouds, e.g. th
   well below 50 % point at samples copying references.
 * **JSD**: Jensen-Shannon divergence (base 2, so between 0 and 1) between the occupancy distributions of
   both sets on a 28^3 grid in the unit cube, keeping the cells inside the sphere of radius 0.5; every point
-  counts for its nearest kept cell. Reported x 10^2, as PointFlow prints it.
+  counts for its nearest kept cell. Reported as the divergence itself, the value of PointFlow's
+  ``jsd_between_point_cloud_sets`` (e.g. 0.0092); papers print JSD x 10^2.
+
+Results hold the papers' units: MMD and JSD raw, COV and 1-NNA in percent. :func:`paper_units` and
+:func:`format_point_cloud_metrics` apply the factors papers print with (:data:`PAPER_SCALES`).
 
 The argument order is fixed: samples first, references second. MMD is taken from the reference side and
 COV counts references; swapping the two sets measures something else (typically a better-looking MMD and
@@ -52,8 +56,8 @@ __all__ = [
 ]
 
 KEYS = ("MMD-CD", "COV-CD", "1-NNA-CD", "MMD-EMD", "COV-EMD", "1-NNA-EMD", "JSD")
-# Factors the papers (PointFlow, PVD, LION) print the metrics with; COV, 1-NNA and JSD are already scaled.
-PAPER_SCALES = {"MMD-CD": 1e3, "MMD-EMD": 1e2}
+# Factors the papers (PointFlow, PVD, LION) print the metrics with; COV and 1-NNA are already percentages.
+PAPER_SCALES = {"MMD-CD": 1e3, "MMD-EMD": 1e2, "JSD": 1e2}
 EMD_MODES = ("approx", "exact", "none")
 
 
@@ -221,6 +225,23 @@ def distance_matrices(
     return np.asarray(d_ss), np.asarray(d_sr), np.asarray(d_rr)
 
 
+def _checked_sets(samples: Any, refs: Any, emd: str | bool) -> tuple[Tensor, Tensor, str]:
+    """Validated CPU tensors of both sets in one dtype, and the EMD mode (``True``/``False`` resolved)."""
+    if isinstance(emd, bool):
+        emd = "approx" if emd else "none"
+    if emd not in EMD_MODES:
+        raise ValueError(f"emd must be one of {EMD_MODES}, got {emd!r}")
+    s = as_clouds(samples, "samples", allow_empty_batch=False).detach().cpu()
+    r = as_clouds(refs, "refs", allow_empty_batch=False).detach().cpu()
+    if emd != "none" and s.shape[1] != r.shape[1]:
+        raise InputError(
+            f"EMD needs samples and references with the same number of points, got {s.shape[1]} and "
+            f"{r.shape[1]}; resample them or pass emd='none'"
+        )
+    dtype = torch.promote_types(s.dtype, r.dtype)
+    return s.to(dtype), r.to(dtype), emd
+
+
 def point_cloud_metrics(
     samples: Any,
     refs: Any,
@@ -249,25 +270,14 @@ def point_cloud_metrics(
             matrices between calls (several sets scored against the same references compute them once).
 
     Returns:
-        ``{"MMD-CD", "COV-CD", "1-NNA-CD", "MMD-EMD", "COV-EMD", "1-NNA-EMD", "JSD"}`` as floats:
-        MMD in the distance's units (CD squared, EMD not), COV / 1-NNA in percent, JSD x 10^2.
+        ``{"MMD-CD", "COV-CD", "1-NNA-CD", "MMD-EMD", "COV-EMD", "1-NNA-EMD", "JSD"}`` as floats in the papers'
+        units: MMD in the distance's units (CD squared, EMD not), COV / 1-NNA in percent, JSD the divergence
+        itself (in bits, 0 to 1; not x 10^2).
 
     Raises:
         InputError: empty sets, NaN/Inf coordinates, different point counts with EMD.
     """
-    if isinstance(emd, bool):
-        emd = "approx" if emd else "none"
-    if emd not in EMD_MODES:
-        raise ValueError(f"emd must be one of {EMD_MODES}, got {emd!r}")
-    s = as_clouds(samples, "samples", allow_empty_batch=False).detach().cpu()
-    r = as_clouds(refs, "refs", allow_empty_batch=False).detach().cpu()
-    if emd != "none" and s.shape[1] != r.shape[1]:
-        raise InputError(
-            f"EMD needs samples and references with the same number of points, got {s.shape[1]} and "
-            f"{r.shape[1]}; resample them or pass emd='none'"
-        )
-    dtype = torch.promote_types(s.dtype, r.dtype)
-    s, r = s.to(dtype), r.to(dtype)
+    s, r, emd = _checked_sets(samples, refs, emd)
     results: dict[str, float] = {}
     for metric in ("cd", "emd") if emd != "none" else ("cd",):
         d_ss, d_sr, d_rr = distance_matrices(
@@ -284,33 +294,32 @@ def point_cloud_metrics(
         tag = metric.upper()
         results[f"MMD-{tag}"], results[f"COV-{tag}"] = mmd_cov(d_sr)
         results[f"1-NNA-{tag}"] = one_nn_accuracy(d_ss, d_sr, d_rr)
-    results["JSD"] = 100.0 * jsd_between_point_cloud_sets(s, r, resolution=jsd_resolution)
+    results["JSD"] = jsd_between_point_cloud_sets(s, r, resolution=jsd_resolution)
     return {key: results[key] for key in KEYS if key in results}
 
 
 def paper_units(results: dict[str, float]) -> dict[str, float]:
-    """The metrics as the papers print them: MMD-CD x 10^3, MMD-EMD x 10^2, the rest unchanged."""
+    """The metrics as the papers print them: MMD-CD x 10^3, MMD-EMD x 10^2, JSD x 10^2, the rest unchanged."""
     return {key: value * PAPER_SCALES.get(key, 1.0) for key, value in results.items()}
 
 
-def format_point_cloud_metrics(results: dict[str, float]) -> list[tuple[str, str, str]]:
-    """Rows ``(metric, raw value, value as printed in papers)`` for a table, in the canonical key order.
+def format_point_cloud_metrics(results: dict[str, float]) -> list[tuple[str, str]]:
+    """Columns ``(header, value)`` of a table in the papers' scales, the factor in the header, in the canonical
+    key order (the raw values belong in the JSON).
 
     Example:
-        >>> format_point_cloud_metrics({"MMD-CD": 0.000217, "COV-CD": 46.9})
-        [('MMD-CD', '0.000217', '0.2170 (x10^3)'), ('COV-CD', '46.90', '46.90 %')]
+        >>> format_point_cloud_metrics({"MMD-CD": 0.000217, "COV-CD": 46.9, "JSD": 0.0092})
+        [('MMD-CD x1e3', '0.2170'), ('COV-CD %', '46.90'), ('JSD x1e2', '0.9200')]
     """
-    rows = []
+    columns = []
     keys = [k for k in KEYS if k in results] + [k for k in results if k not in KEYS]
     for key in keys:
         value = float(results[key])
         if key in PAPER_SCALES:
             exponent = round(math.log10(PAPER_SCALES[key]))
-            rows.append((key, f"{value:.6g}", f"{value * PAPER_SCALES[key]:.4f} (x10^{exponent})"))
-        elif key == "JSD":
-            rows.append((key, f"{value:.4f}", f"{value:.4f} (x10^2)"))
+            columns.append((f"{key} x1e{exponent}", f"{value * PAPER_SCALES[key]:.4f}"))
         elif key.startswith(("COV", "1-NNA")):
-            rows.append((key, f"{value:.2f}", f"{value:.2f} %"))
+            columns.append((f"{key} %", f"{value:.2f}"))
         else:
-            rows.append((key, f"{value:.6g}", f"{value:.6g}"))
-    return rows
+            columns.append((key, f"{value:.6g}"))
+    return columns

@@ -129,11 +129,25 @@ def sample_graf_to_files(
     Returns:
         Paths written.
     """
+    gen, z, c2w = graf_codes_and_poses(ckpt, n, seed, u, v, device)
+    out = Path(out_dir)
+    written = write_graf_images(gen, z, c2w, size, out)
+    if gif:
+        written["gif"] = write_graf_turntable(gen, z[0], frames, size, fast, out / "turntable.gif")
+    if mesh:
+        written["mesh"], written["mesh_level"] = write_graf_mesh(gen, z[0], mesh_resolution, out / "sample_00.ply")
+    return written
+
+
+def graf_codes_and_poses(
+    ckpt: str | os.PathLike, n: int, seed: int = 0, u: float | None = None, v: float | None = None, device: Any = None
+) -> tuple[Any, Any, Any]:
+    """The generator of a GRAF checkpoint on ``device`` (``None``: CUDA when available), ``n`` codes and camera
+    poses drawn on the CPU from ``seed`` (the poses at a fixed ``u``/``v`` when either is given, the other at the
+    middle of its training range); returns ``(generator, z (n, Z), c2w (n, 4, 4))`` on that device."""
     import torch
 
     from gen3d.errors import InputError
-    from gen3d.export.field import extract_mesh, render_turntable, save_gif, save_mesh
-    from gen3d.export.images import image_grid, save_png, to_uint8
     from gen3d.inference.graf import load_graf_generator
     from gen3d.utils.device import resolve_device
 
@@ -141,7 +155,6 @@ def sample_graf_to_files(
         raise InputError(f"n must be positive, got {n}")
     device = resolve_device(device)
     gen, _ = load_graf_generator(ckpt, device=device)
-    out = Path(out_dir)
     rng = torch.Generator().manual_seed(seed)
     z = gen.field.sample_z(n, generator=rng)
     if u is None and v is None:
@@ -150,20 +163,33 @@ def sample_graf_to_files(
         u0 = sum(gen.range_u) / 2 if u is None else u
         v0 = sum(gen.range_v) / 2 if v is None else v
         c2w = gen.pose_at(torch.full((n,), float(u0)), torch.full((n,), float(v0)))
-    z, c2w = z.to(device), c2w.to(device)
+    return gen, z.to(device), c2w.to(device)
+
+
+def write_graf_images(gen: Any, z: Any, c2w: Any, size: int | None, out: Path) -> dict[str, Any]:
+    """Render ``z`` at ``c2w`` (8 at a time) into ``out/sample_XX.png`` and ``out/grid.png``; returns
+    ``{"images": [paths], "grid": path}``."""
+    import torch
+
+    from gen3d.export.images import image_grid, save_png, to_uint8
+
     with torch.no_grad():
-        rgb = torch.cat([gen.render(z[i : i + 8], c2w[i : i + 8], size)["rgb"] for i in range(0, n, 8)])
-    written: dict[str, Any] = {"images": []}
-    for i, img in enumerate(to_uint8(rgb, value_range=(-1.0, 1.0))):
-        written["images"].append(str(save_png(out / f"sample_{i:02d}.png", img)))
-    written["grid"] = str(save_png(out / "grid.png", image_grid(rgb)))
-    if gif:
-        use_fast = fast and gen.background != "last"
-        frames_u8 = render_turntable(gen, z[0], frames, size, fast=use_fast)
-        written["gif"] = str(save_gif(frames_u8, out / "turntable.gif"))
-    if mesh:
-        bound = gen.max_radius - gen.near
-        m = extract_mesh(gen.field, z[0], mesh_resolution, bound)
-        written["mesh"] = str(save_mesh(m, out / "sample_00.ply"))
-        written["mesh_level"] = m.metadata["level"]
-    return written
+        rgb = torch.cat([gen.render(z[i : i + 8], c2w[i : i + 8], size)["rgb"] for i in range(0, len(z), 8)])
+    images = [str(save_png(out / f"sample_{i:02d}.png", img)) for i, img in enumerate(to_uint8(rgb, (-1.0, 1.0)))]
+    return {"images": images, "grid": str(save_png(out / "grid.png", image_grid(rgb)))}
+
+
+def write_graf_turntable(gen: Any, z: Any, frames: int, size: int | None, fast: bool, path: Path) -> str:
+    """A turntable GIF of one code ``z`` (Z,) (through an occupancy grid when ``fast`` and the background allow)."""
+    from gen3d.export.field import render_turntable, save_gif
+
+    frames_u8 = render_turntable(gen, z, frames, size, fast=fast and gen.background != "last")
+    return str(save_gif(frames_u8, path))
+
+
+def write_graf_mesh(gen: Any, z: Any, resolution: int, path: Path) -> tuple[str, float]:
+    """A marching-cubes mesh of one code's density inside the cameras' near sphere; returns ``(path, iso level)``."""
+    from gen3d.export.field import extract_mesh, save_mesh
+
+    m = extract_mesh(gen.field, z, resolution, gen.max_radius - gen.near)
+    return str(save_mesh(m, path)), m.metadata["level"]

@@ -36,12 +36,15 @@ def test_points_end_to_end_matches_the_library(point_sets, tmp_path, capsys, nat
     code = main(["evaluate", "points", "--samples", str(s_path), "--refs", str(r_path), "--json", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
-    assert "MMD-CD" in printed and "x10^3" in printed and "1-NNA-EMD" in printed
     got = json.loads(out.read_text())
     expected = point_cloud_metrics(samples, refs, emd="approx")
     assert got.keys() == expected.keys()
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-9)
+    assert 0 < got["JSD"] < 1  # the JSON holds the divergence itself; the table prints it x 100
+    for header in ("MMD-CD x1e3", "MMD-EMD x1e2", "COV-CD %", "1-NNA-EMD %", "JSD x1e2"):
+        assert header in printed
+    assert f"{1e2 * got['JSD']:.4f}" in printed and f"{1e3 * got['MMD-CD']:.4f}" in printed
 
 
 def test_points_options_norm_max_and_no_emd(point_sets, tmp_path):
@@ -105,7 +108,7 @@ def test_bad_image_inputs_exit_2(tmp_path, capsys):
     assert len(err) == 1 and "w.pt" in err[0]
     (tmp_path / "empty").mkdir()
     assert main(["evaluate", "images", "--fake", str(tmp_path / "empty"), "--real", str(real)]) == 2
-    assert "no images" in capsys.readouterr().err
+    assert "no image" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -119,6 +122,6 @@ def test_images_end_to_end_with_default_weights(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "FID" in result.stdout and "KID" in result.stdout
     got = json.loads(out.read_text())
-    # (FID of identical sets being 0 is checked with small stand-in networks in test_fid.py: one 2048-d
-    # matrix square root alone takes tens of seconds on two cores.)
+    # (FID of identical sets being 0 is checked in test_fid.py with small stand-in networks, which need no
+    # 2048-d matrix square root.)
     assert set(got) == {"FID", "KID", "KID_std"} and got["FID"] > 0 and np.isfinite(got["KID"])

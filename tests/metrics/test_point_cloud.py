@@ -104,23 +104,9 @@ def test_one_nna_same_distribution_near_half_far_apart_full(native, sphere_cloud
     assert res_far["MMD-CD"] > 10 * res_same["MMD-CD"]
 
 
-def test_jsd_identical_zero_disjoint_one(sphere_clouds):
-    rng = np.random.default_rng(2)
-    a = sphere_clouds(rng, 8, 500, radius=0.3)
-    assert jsd_between_point_cloud_sets(a, a) == pytest.approx(0.0, abs=1e-12)
-    left = rng.uniform(-0.45, -0.25, size=(5, 400, 3)) * np.array([1.0, 0.3, 0.3])
-    right = -left
-    # Disjoint occupancy: JSD in bits (PointFlow uses base-2 entropies) is exactly 1 = log2(2).
-    assert jsd_between_point_cloud_sets(left, right) == pytest.approx(1.0, abs=1e-9)
-    partly = np.concatenate([left, right], axis=1)  # half of the mass shared
-    assert 0.2 < jsd_between_point_cloud_sets(partly, left) < 0.8
-
-
-def test_jsd_matches_direct_histogram():
-    # Independent check: count points per kept cell by brute-force nearest centre, then the JSD formula.
-    rng = np.random.default_rng(3)
-    a, b = rng.uniform(-0.5, 0.5, size=(3, 200, 3)), rng.normal(scale=0.15, size=(2, 300, 3))
-    res = 8
+def brute_force_jsd(a: np.ndarray, b: np.ndarray, res: int) -> float:
+    """PointFlow's JSD written out independently: kept cell centres, nearest centre of every point by brute force,
+    normalised histograms, base-2 entropies."""
     axis = (np.arange(res) / (res - 1) - 0.5).astype(np.float32)
     grid = np.stack(np.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3)
     grid = grid[np.linalg.norm(grid, axis=1) <= 0.5].astype(np.float64)
@@ -131,15 +117,33 @@ def test_jsd_matches_direct_histogram():
         h = np.bincount(nearest, minlength=len(grid)).astype(np.float64)
         return h / h.sum()
 
-    p, q = hist(a), hist(b)
-    m = (p + q) / 2
-
     def ent(v):
         v = v[v > 0]
         return -(v * np.log2(v)).sum()
 
-    expected = ent(m) - (ent(p) + ent(q)) / 2
-    assert jsd_between_point_cloud_sets(a, b, resolution=res) == pytest.approx(expected, rel=1e-9)
+    p, q = hist(a), hist(b)
+    return float(ent((p + q) / 2) - (ent(p) + ent(q)) / 2)
+
+
+def test_jsd_identical_zero_disjoint_one_half_shared_closed_form(sphere_clouds):
+    rng = np.random.default_rng(2)
+    a = sphere_clouds(rng, 8, 500, radius=0.3)
+    assert jsd_between_point_cloud_sets(a, a) == pytest.approx(0.0, abs=1e-12)
+    left = rng.uniform(-0.45, -0.25, size=(5, 400, 3)) * np.array([1.0, 0.3, 0.3])
+    right = -left
+    # Disjoint occupancy: JSD in bits (PointFlow uses base-2 entropies) is exactly 1 = log2(2).
+    assert jsd_between_point_cloud_sets(left, right) == pytest.approx(1.0, abs=1e-9)
+    # Half of the mass shared: P = (L + R) / 2 and Q = L with L, R on disjoint cells, so M = 3/4 L + 1/4 R and
+    # JSD = H(M) - (H(P) + H(Q)) / 2 = H2(3/4) - 1/2 whatever L and R are (H2: the binary entropy).
+    h2 = -(0.75 * np.log2(0.75) + 0.25 * np.log2(0.25))
+    partly = np.concatenate([left, right], axis=1)
+    assert jsd_between_point_cloud_sets(partly, left) == pytest.approx(h2 - 0.5, abs=1e-9)
+
+
+def test_jsd_matches_direct_histogram():
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(-0.5, 0.5, size=(3, 200, 3)), rng.normal(scale=0.15, size=(2, 300, 3))
+    assert jsd_between_point_cloud_sets(a, b, resolution=8) == pytest.approx(brute_force_jsd(a, b, 8), rel=1e-9)
 
 
 def test_point_cloud_metrics_keys_scales_and_emd_none(native, sphere_clouds):
@@ -149,17 +153,30 @@ def test_point_cloud_metrics_keys_scales_and_emd_none(native, sphere_clouds):
     assert list(full) == ["MMD-CD", "COV-CD", "1-NNA-CD", "MMD-EMD", "COV-EMD", "1-NNA-EMD", "JSD"]
     exact = point_cloud_metrics(samples, refs, emd="exact")
     assert exact["MMD-EMD"] <= full["MMD-EMD"] <= exact["MMD-EMD"] * 1.03
-    for key in ("COV-CD", "1-NNA-CD", "COV-EMD", "1-NNA-EMD", "JSD"):
+    for key in ("COV-CD", "1-NNA-CD", "COV-EMD", "1-NNA-EMD"):
         assert 0.0 <= full[key] <= 100.0
-    # JSD is reported x 100 of the base-2 divergence.
-    assert full["JSD"] == pytest.approx(100 * jsd_between_point_cloud_sets(samples, refs))
+    # JSD is the divergence itself (PointFlow's value, in bits), not x 100: the brute-force histogram JSD.
+    expected_jsd = brute_force_jsd(samples, refs, 28)
+    assert 0.0 < expected_jsd < 1.0
+    assert full["JSD"] == pytest.approx(expected_jsd, rel=1e-9)
     no_emd = point_cloud_metrics(samples, refs, emd="none")
     assert "MMD-EMD" not in no_emd and no_emd["MMD-CD"] == pytest.approx(full["MMD-CD"])
     assert point_cloud_metrics(samples, refs, emd=False).keys() == no_emd.keys()
     scaled = paper_units(full)
     assert scaled["MMD-CD"] == pytest.approx(1e3 * full["MMD-CD"]) and scaled["COV-CD"] == full["COV-CD"]
-    rows = format_point_cloud_metrics(full)
-    assert [r[0] for r in rows] == list(full) and "x10^3" in rows[0][2]
+    assert scaled["JSD"] == pytest.approx(1e2 * expected_jsd)
+    columns = dict(format_point_cloud_metrics(full))  # the factor in the header, the value scaled by it
+    assert list(columns) == [
+        "MMD-CD x1e3",
+        "COV-CD %",
+        "1-NNA-CD %",
+        "MMD-EMD x1e2",
+        "COV-EMD %",
+        "1-NNA-EMD %",
+        "JSD x1e2",
+    ]
+    assert columns["JSD x1e2"] == f"{1e2 * expected_jsd:.4f}"
+    assert columns["MMD-CD x1e3"] == f"{1e3 * full['MMD-CD']:.4f}"
 
 
 def test_reference_distances_computed_once_give_the_same_metrics(native, sphere_clouds, box_clouds, monkeypatch):

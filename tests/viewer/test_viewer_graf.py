@@ -46,20 +46,13 @@ def test_adapter_renders_and_queries_the_same_scene_as_graf(graf_ckpt):
     torch.testing.assert_close(source.density(xyz, seed=3), ref_sigma)
 
 
-def test_viewer_opens_a_graf_checkpoint(graf_ckpt):
-    from gen3d.viewer import build_viewer
-
+def test_viewer_opens_a_graf_checkpoint(graf_ckpt, open_checkpoint_viewer):
     path, _ = graf_ckpt
-    app = build_viewer(path, port=0)
+    app = open_checkpoint_viewer(path)
     assert app.field_source is not None and app.sample_source is None
-    assert app.run_dir == path.parent.parent.resolve()
-    app.start()
-    try:
-        image = app.render_view(30.0, 20.0, resolution=16)
-        assert image.shape == (16, 16, 3) and image.dtype == np.uint8
-        np.testing.assert_array_equal(app._gui["render_image"].image, image)
-    finally:
-        app.stop()
+    image = app.render_view(30.0, 20.0, resolution=16)
+    assert image.shape == (16, 16, 3) and image.dtype == np.uint8
+    np.testing.assert_array_equal(app._gui["render_image"].image, image)
 
 
 def test_export_mesh_and_turntable_from_a_graf_checkpoint(graf_ckpt, tmp_path):

@@ -9,38 +9,22 @@ import torch
 lion_module = pytest.importorskip("gen3d.lit.lion_module")
 
 
-TINY = {
-    "num_points": 48,
-    "style_dim": 8,
-    "vae_channels": [8],
-    "vae_resolutions": [4],
-    "enc_channels": [8],
-    "enc_resolutions": [4],
-    "glb_prior_channels": 16,
-    "glb_prior_blocks": 1,
-    "glb_time_dim": 8,
-    "loc_prior_channels": [8],
-    "loc_prior_resolutions": [4],
-    "loc_time_dim": 8,
-    "schedule": {"kind": "linear", "num_train_timesteps": 40, "beta_start": 1e-4, "beta_end": 0.02},
-}
-
-
 def _save(module, path):
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
     return path
 
 
-@pytest.fixture(scope="module")
-def lion_ckpt(tmp_path_factory):
+@pytest.fixture
+def lion_ckpt(tmp_path, tiny_config):
     """A tiny, untrained prior-stage LION module with a non-trivial normalisation, saved as Lightning does."""
     torch.manual_seed(0)
-    module = lion_module.LionModule(config=TINY, stage="prior", ema_decay=0.0)
+    module = lion_module.LionModule(config=tiny_config, stage="prior", ema_decay=0.0)
     module.set_normalization([1.0, -2.0, 0.5], [0.25])
     g = torch.Generator().manual_seed(3)  # latent standardisation far from the identity
-    module.net.set_latent_stats(1.5 + 0.4 * torch.randn(12, 8, generator=g), 0.3 + torch.randn(12, 48, 4, generator=g))
-    path = _save(module, tmp_path_factory.mktemp("lion_run") / "checkpoints" / "last.ckpt")
+    n = tiny_config["num_points"]
+    module.net.set_latent_stats(1.5 + 0.4 * torch.randn(12, 8, generator=g), 0.3 + torch.randn(12, n, 4, generator=g))
+    path = _save(module, tmp_path / "lion_run" / "checkpoints" / "last.ckpt")
     return path, module.eval()
 
 
@@ -81,29 +65,22 @@ def test_interpolation_ends_at_each_seed_and_moves_continuously(lion_ckpt):
     np.testing.assert_allclose(at[0.0], source.sample(seed=0, n=1, sampler="ddim", steps=3)[0], atol=1e-5)
 
 
-def test_viewer_generates_from_a_lion_checkpoint(lion_ckpt):
-    from gen3d.viewer import build_viewer
-
+def test_viewer_generates_from_a_lion_checkpoint(lion_ckpt, open_checkpoint_viewer):
     path, _ = lion_ckpt
-    app = build_viewer(path, port=0)
+    app = open_checkpoint_viewer(path)
     assert app.sample_source is not None and app.field_source is None
-    assert app.run_dir == path.parent.parent.resolve()
-    app.start()
-    try:
-        assert "Sampler" in app._gui["sampler"].label and app._gui["sampler"].options == ("dpm", "ddim", "ddpm")
-        items = app.generate(seed=2, n=2, sampler="ddim", steps=3)
-        assert [it.points.shape for it in items] == [(48, 3), (48, 3)]
-        saved = app.save_current("ply", name="lion_sample")
-        assert saved.parent == path.parent.parent.resolve() / "viewer"
-    finally:
-        app.stop()
+    assert "Sampler" in app._gui["sampler"].label and app._gui["sampler"].options == ("dpm", "ddim", "ddpm")
+    items = app.generate(seed=2, n=2, sampler="ddim", steps=3)
+    assert [it.points.shape for it in items] == [(48, 3), (48, 3)]
+    saved = app.save_current("ply", name="lion_sample")
+    assert saved.parent == path.parent.parent.resolve() / "viewer"
 
 
-def test_a_vae_stage_checkpoint_cannot_be_sampled(tmp_path):
+def test_a_vae_stage_checkpoint_cannot_be_sampled(tmp_path, tiny_config):
     from gen3d.errors import InputError
     from gen3d.inference.sources import load_checkpoint_source
 
-    module = lion_module.LionModule(config=TINY, stage="vae", ema_decay=0.0)
+    module = lion_module.LionModule(config=tiny_config, stage="vae", ema_decay=0.0)
     path = _save(module, tmp_path / "vae.ckpt")
     with pytest.raises(InputError, match="VAE"):
         load_checkpoint_source(path)

@@ -151,6 +151,16 @@ class Sampler:
         Returns:
             :class:`StepOutput` with ``prev_sample`` and ``pred_original_sample``.
         """
+        t = int(t)
+        prev = self.prev_timestep(t)
+        x0, eps = self.predict(model_output, t, x)
+        return StepOutput(prev_sample=self.update(x, t, prev, x0, eps, generator), pred_original_sample=x0)
+
+    def update(
+        self, x: Tensor, t: int, prev: int, x0: Tensor, eps: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
+        """The sampler's rule: ``x_prev`` from ``x_t`` and the model's estimates ``x0_hat`` and ``eps_hat``
+        (``prev`` is ``-1`` on the last step)."""
         raise NotImplementedError
 
     # ---------------------------------------------------------------------------------------- config

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gen3d.diffusion.samplers.base import Sampler, StepOutput, randn_like
+from gen3d.diffusion.samplers.base import Sampler, randn_like
 from gen3d.diffusion.schedules import NoiseSchedule
 
 
@@ -19,37 +19,26 @@ class DDPMSampler(Sampler):
 
     Args:
         schedule: the noise schedule.
-        prediction_type: ``"epsilon"``, ``"v_prediction"`` or ``"sample"``.
-        clip_sample: optional clamp of ``x0_hat``.
-        timestep_spacing: ``"quadratic"`` (default) or ``"linspace"``.
+        *args: the other arguments of :class:`Sampler` (``prediction_type``, ``clip_sample``, ``timestep_spacing``).
         variance_type: ``"fixed_small"`` (posterior variance, beta tilde) or ``"fixed_large"`` (beta; LION's
             ``fixedlarge``).
+        **kwargs: the arguments of :class:`Sampler` by name.
     """
 
     name = "ddpm"
 
-    def __init__(
-        self,
-        schedule: NoiseSchedule,
-        prediction_type: str = "epsilon",
-        clip_sample: float | None = None,
-        timestep_spacing: str = "quadratic",
-        variance_type: str = "fixed_small",
-    ):
+    def __init__(self, schedule: NoiseSchedule, *args: Any, variance_type: str = "fixed_small", **kwargs: Any):
         if variance_type not in ("fixed_small", "fixed_large"):
             raise ValueError(f"unknown variance_type {variance_type!r}; expected 'fixed_small' or 'fixed_large'")
         self.variance_type = variance_type
-        super().__init__(schedule, prediction_type, clip_sample, timestep_spacing)
+        super().__init__(schedule, *args, **kwargs)
 
     def extra_config(self) -> dict[str, Any]:
         return {"variance_type": self.variance_type}
 
-    def step(
-        self, model_output: Tensor, t: int | Tensor, x: Tensor, generator: torch.Generator | None = None
-    ) -> StepOutput:
-        t = int(t)
-        prev = self.prev_timestep(t)
-        x0, _ = self.predict(model_output, t, x)
+    def update(
+        self, x: Tensor, t: int, prev: int, x0: Tensor, eps: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
         abar_t, abar_prev = float(self.schedule.alpha_bar(t)), float(self.schedule.alpha_bar(prev))
         beta = 1.0 - abar_t / abar_prev
         # posterior mean coefficients of q(x_prev | x_t, x_0)
@@ -57,7 +46,6 @@ class DDPMSampler(Sampler):
         ct = math.sqrt(1.0 - beta) * (1.0 - abar_prev) / (1.0 - abar_t)
         mean = c0 * x0 + ct * x
         if prev < 0:
-            return StepOutput(prev_sample=mean, pred_original_sample=x0)
+            return mean
         var = beta if self.variance_type == "fixed_large" else (1.0 - abar_prev) / (1.0 - abar_t) * beta
-        prev_sample = mean + math.sqrt(var) * randn_like(x, generator)
-        return StepOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return mean + math.sqrt(var) * randn_like(x, generator)

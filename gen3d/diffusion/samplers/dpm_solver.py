@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from gen3d.diffusion.samplers.base import Sampler, StepOutput, randn_like
+from gen3d.diffusion.samplers.base import Sampler, randn_like
 from gen3d.diffusion.schedules import NoiseSchedule
 
 
@@ -31,12 +31,11 @@ class DPMSolverMultistepSampler(Sampler):
 
     Args:
         schedule: the noise schedule.
-        prediction_type: ``"epsilon"``, ``"v_prediction"`` or ``"sample"``.
-        clip_sample: optional clamp of ``x0_hat``.
-        timestep_spacing: ``"quadratic"`` (default) or ``"linspace"``.
+        *args: the other arguments of :class:`Sampler` (``prediction_type``, ``clip_sample``, ``timestep_spacing``).
         solver_order: 1 (equivalent to DDIM with eta 0) or 2.
         lower_order_final: use first order on the last steps of short walks (< 15 steps).
         stochastic: solve the reverse SDE (fresh noise every step, as ancestral sampling) instead of the ODE.
+        **kwargs: the arguments of :class:`Sampler` by name.
     """
 
     name = "dpm"
@@ -44,12 +43,11 @@ class DPMSolverMultistepSampler(Sampler):
     def __init__(
         self,
         schedule: NoiseSchedule,
-        prediction_type: str = "epsilon",
-        clip_sample: float | None = None,
-        timestep_spacing: str = "quadratic",
+        *args: Any,
         solver_order: int = 2,
         lower_order_final: bool = True,
         stochastic: bool = False,
+        **kwargs: Any,
     ):
         if solver_order not in (1, 2):
             raise ValueError(f"solver_order must be 1 or 2, got {solver_order}")
@@ -58,7 +56,7 @@ class DPMSolverMultistepSampler(Sampler):
         self.stochastic = bool(stochastic)
         self._last_x0: Tensor | None = None
         self._last_lambda: float | None = None
-        super().__init__(schedule, prediction_type, clip_sample, timestep_spacing)
+        super().__init__(schedule, *args, **kwargs)
 
     def extra_config(self) -> dict[str, Any]:
         return {
@@ -76,12 +74,9 @@ class DPMSolverMultistepSampler(Sampler):
         alpha, sigma = (float(v) for v in self.schedule.alpha_sigma(t))
         return math.log(alpha) - math.log(sigma) if sigma > 0 else math.inf
 
-    def step(
-        self, model_output: Tensor, t: int | Tensor, x: Tensor, generator: torch.Generator | None = None
-    ) -> StepOutput:
-        t = int(t)
-        prev = self.prev_timestep(t)
-        x0, _ = self.predict(model_output, t, x)
+    def update(
+        self, x: Tensor, t: int, prev: int, x0: Tensor, eps: Tensor, generator: torch.Generator | None
+    ) -> Tensor:
         index = self._index[t]
         n = self.num_inference_steps
         if index == 0:
@@ -109,7 +104,7 @@ class DPMSolverMultistepSampler(Sampler):
             else:
                 prev_sample = (sigma_p / sigma_t) * x - alpha_p * math.expm1(-h) * d
         self._last_x0, self._last_lambda = x0, lam_t
-        return StepOutput(prev_sample=prev_sample, pred_original_sample=x0)
+        return prev_sample
 
 
 class SDEDPMSolverMultistepSampler(DPMSolverMultistepSampler):

@@ -92,6 +92,14 @@ class RadianceField(nn.Module):
             return torch.randn(batch_size, self.z_dim, generator=generator).to(device)
         return torch.randn(batch_size, self.z_dim, generator=generator, device=device)
 
+    def point_condition(self, z: Float[Tensor, "B Z"], scene: Int[Tensor, " M"] | None = None) -> Cond:
+        """The conditioning of :meth:`condition` laid out for :meth:`query`: broadcast over the points of each
+        scene, each (B, 1, C) (batched points), or gathered per point of scene ``scene[m]``, each (M, C) (packed)."""
+        cond = self.condition(z)  # each (B, C)
+        if scene is None:
+            return tuple(c.unsqueeze(1) for c in cond)
+        return tuple(c[scene] for c in cond)
+
     def forward(
         self,
         x: Float[Tensor, "B N 3"],
@@ -110,13 +118,11 @@ class RadianceField(nn.Module):
         Returns:
             ``sigma`` (B, N) >= 0 and ``rgb`` (B, N, 3) in [0, 1].
         """
-        cond = tuple(c.unsqueeze(1) for c in self.condition(z))  # each (B, 1, C)
-        return self.query(x, d, cond, noise_std)
+        return self.query(x, d, self.point_condition(z), noise_std)
 
     def density(self, x: Float[Tensor, "B N 3"], z: Float[Tensor, "B Z"]) -> Float[Tensor, "B N"]:
         """Densities (B, N) of N points of each of B scenes (no noise)."""
-        cond = tuple(c.unsqueeze(1) for c in self.condition(z))
-        return self.query_density(x, cond)
+        return self.query_density(x, self.point_condition(z))
 
     def forward_packed(
         self,
@@ -131,13 +137,11 @@ class RadianceField(nn.Module):
         Returns:
             ``sigma`` (M,) and ``rgb`` (M, 3).
         """
-        cond = tuple(c[scene] for c in self.condition(z))  # each (M, C)
-        return self.query(x, d, cond, noise_std)
+        return self.query(x, d, self.point_condition(z, scene), noise_std)
 
     def density_packed(self, x: Float[Tensor, "M 3"], z: Float[Tensor, "B Z"], scene: Int[Tensor, " M"]) -> Tensor:
         """Densities (M,) of packed points of several scenes."""
-        cond = tuple(c[scene] for c in self.condition(z))
-        return self.query_density(x, cond)
+        return self.query_density(x, self.point_condition(z, scene))
 
 
 def _linear_cols(x: Tensor, layer: nn.Linear, start: int, stop: int, bias: bool = False) -> Tensor:

@@ -196,7 +196,7 @@ class Generator(nn.Module):
         """
         B, R, _ = origins.shape
         S = self.n_samples
-        cond = tuple(c.unsqueeze(1) for c in self.field.condition(z))  # each (B, 1, C)
+        cond = self.field.point_condition(z)  # each (B, 1, C)
         near_t = torch.as_tensor(near, dtype=origins.dtype, device=origins.device).expand(B, 1)
         far_t = torch.as_tensor(far, dtype=origins.dtype, device=origins.device).expand(B, 1)
         t = renderers.stratified_samples(near_t, far_t, S, perturb=perturb, generator=generator, batch_shape=(B, R))

@@ -8,6 +8,7 @@ latent prior, then the latent point prior conditioned on its result, then the de
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -18,8 +19,102 @@ from gen3d.models.lion.config import LionConfig
 from gen3d.models.lion.priors import PointDenoiser, PointLatentDenoiser, ShapeLatentDenoiser
 from gen3d.models.lion.vae import HierarchicalVAE
 
+# walk(model_fn, shape, start): the reverse process of one sampling call, from ``start`` noise (None: drawn)
+Walk = Callable[[Callable[[Tensor, Tensor], Tensor], tuple[int, ...], Tensor | None], Tensor]
 
-class LION(nn.Module):
+
+class _PointGenerator(nn.Module):
+    """What LION and the point-space baseline share: the configuration, the noise schedule, the samplers and the
+    sampling entry point (:meth:`sample`); subclasses build their networks and implement :meth:`_sample`."""
+
+    def __init__(self, cfg: LionConfig | dict | None = None):
+        super().__init__()
+        cfg = LionConfig.from_dict(cfg)
+        self.cfg = cfg
+        self.schedule = NoiseSchedule.from_dict(cfg.schedule)
+
+    def make_sampler(self, name: str = "ddpm", steps: int | None = None, **kwargs) -> Sampler:
+        """A sampler for this model's schedule and prediction type."""
+        return make_sampler(name, self.schedule, steps, prediction_type=self.cfg.prediction_type, **kwargs)
+
+    @torch.no_grad()
+    def sample(
+        self,
+        n: int,
+        sampler: Sampler | str = "ddpm",
+        steps: int | None = None,
+        generator: torch.Generator | None = None,
+        num_points: int | None = None,
+        progress: bool = False,
+        return_latents: bool = False,
+        code_temperature: float = 1.0,
+        x_T: Tensor | tuple[Tensor, Tensor] | None = None,
+    ) -> Tensor | tuple[Tensor, ...]:
+        """Generate ``n`` clouds in the normalised frame.
+
+        Args:
+            n: number of clouds.
+            sampler: a :class:`Sampler` or a name (``"ddpm"``, ``"ddim"``, ``"dpm"``).
+            steps: number of sampling steps when ``sampler`` is a name (default: all).
+            generator: RNG (same seed and settings, same samples).
+            num_points: points per cloud (default ``cfg.num_points``; the networks work for any count).
+            progress: show progress bars.
+            return_latents: also return the sampled latents (LION: the shape latents and latent points; the PVD
+                baseline has none).
+            code_temperature: LION: factor on the sampled shape latent in the priors' frame (standardised codes
+                when ``standardize_latents``, else the VAE's N(0, I) frame) before the latent points are drawn for
+                it. 1 is LION's sampling; above 1 spreads the shapes wider, which offsets short-trained priors that
+                shrink the shape distribution (docs/lion.md, "Shape-code temperature"). PVD: only 1.
+            x_T: the starting noise instead of drawing it from ``generator`` (which then only draws the noise of
+                stochastic steps). LION: ``(z_T (n, G), h_T (n, num_points, P))`` in the priors' frame; PVD:
+                ``(n, num_points, 3)``. Drawing the same tensors from ``generator`` gives the same samples.
+
+        Returns:
+            ``(n, num_points, 3)`` points, or ``(points, *latents)`` (LION: ``(points, z_g, h)``).
+        """
+        if not code_temperature > 0:
+            raise ValueError(f"code_temperature must be positive, got {code_temperature}")
+        if isinstance(sampler, str):
+            sampler = self.make_sampler(sampler, steps)
+        device = next(self.parameters()).device
+
+        def walk(model_fn: Callable[[Tensor, Tensor], Tensor], shape: tuple[int, ...], start: Tensor | None) -> Tensor:
+            start = _start_noise(start, shape, device)
+            return sample_loop(model_fn, sampler, shape, generator, progress, device, x_T=start)
+
+        points, latents = self._sample(walk, n, num_points or self.cfg.num_points, code_temperature, x_T)
+        return (points, *latents) if return_latents else points
+
+    def _sample(
+        self, walk: Walk, n: int, num_points: int, code_temperature: float, x_T: Any
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """``(points, latents)`` of :meth:`sample`; ``walk(model_fn, shape, start)`` runs the reverse process with
+        the chosen sampler, generator and device from the given starting noise (None: drawn)."""
+        raise NotImplementedError
+
+
+def _start_noise(x_T: Tensor | None, shape: tuple[int, ...], device: torch.device) -> Tensor | None:
+    """Given starting noise on ``device``, checked against the shape the sampler walks (None: the loop draws it)."""
+    if x_T is None:
+        return None
+    if tuple(x_T.shape) != shape:
+        raise ValueError(f"the starting noise must have shape {shape}, got {tuple(x_T.shape)}")
+    return x_T.to(device)
+
+
+def _point_network(cfg: LionConfig) -> dict[str, Any]:
+    """The PVCNN settings of the latent point prior, shared by the PVD baseline (``loc_prior_*``, ``loc_time_dim``)."""
+    return {
+        "channels": cfg.loc_prior_channels,
+        "resolutions": cfg.loc_prior_resolutions,
+        "dropout": cfg.loc_prior_dropout,
+        "time_dim": cfg.loc_time_dim,
+        "voxel_channels": cfg.loc_prior_voxel_channels,
+        "voxel_frame": cfg.loc_prior_voxel_frame,
+    }
+
+
+class LION(_PointGenerator):
     """The full LION model.
 
     Args:
@@ -27,24 +122,13 @@ class LION(nn.Module):
     """
 
     def __init__(self, cfg: LionConfig | dict | None = None):
-        super().__init__()
-        cfg = LionConfig.from_dict(cfg)
-        self.cfg = cfg
-        self.schedule = NoiseSchedule.from_dict(cfg.schedule)
+        super().__init__(cfg)
+        cfg = self.cfg
         self.vae = HierarchicalVAE(cfg)
         self.glb_prior = ShapeLatentDenoiser(
             cfg.style_dim, cfg.glb_prior_channels, cfg.glb_prior_blocks, cfg.glb_prior_dropout, cfg.glb_time_dim
         )
-        self.loc_prior = PointLatentDenoiser(
-            cfg.point_channels,
-            cfg.style_dim,
-            cfg.loc_prior_channels,
-            cfg.loc_prior_resolutions,
-            cfg.loc_prior_dropout,
-            cfg.loc_time_dim,
-            cfg.loc_prior_voxel_channels,
-            cfg.loc_prior_voxel_frame,
-        )
+        self.loc_prior = PointLatentDenoiser(cfg.point_channels, cfg.style_dim, **_point_network(cfg))
 
         # latent standardisation (identity unless set_latent_stats is called; see LionConfig.standardize_latents)
         self.register_buffer("glb_mean", torch.zeros(cfg.style_dim))
@@ -109,57 +193,18 @@ class LION(nn.Module):
         loss_l = loss(lambda x_t, t: self.loc_prior(x_t, t, z_g), h, generator=generator)
         return loss_g, loss_l
 
-    def make_sampler(self, name: str = "ddpm", steps: int | None = None, **kwargs) -> Sampler:
-        """A sampler for this model's schedule and prediction type."""
-        return make_sampler(name, self.schedule, steps, prediction_type=self.cfg.prediction_type, **kwargs)
-
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        sampler: Sampler | str = "ddpm",
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
-        num_points: int | None = None,
-        progress: bool = False,
-        return_latents: bool = False,
-        code_temperature: float = 1.0,
-    ) -> Tensor | tuple[Tensor, Tensor, Tensor]:
-        """Generate ``n`` clouds in the normalised frame.
-
-        Args:
-            n: number of clouds.
-            sampler: a :class:`Sampler` or a name (``"ddpm"``, ``"ddim"``, ``"dpm"``).
-            steps: number of sampling steps when ``sampler`` is a name (default: all).
-            generator: RNG (same seed and settings, same samples).
-            num_points: points per cloud (default ``cfg.num_points``; the networks work for any count).
-            progress: show progress bars.
-            return_latents: also return the sampled shape latents and latent points.
-            code_temperature: factor on the sampled shape latent in the priors' frame (standardised codes when
-                ``standardize_latents``, else the VAE's N(0, I) frame) before the latent points are drawn for it.
-                1 is LION's sampling; above 1 spreads the shapes wider, which offsets short-trained priors that
-                shrink the shape distribution (docs/lion.md, "Shape-code temperature").
-
-        Returns:
-            ``(n, num_points, 3)`` points, or ``(points, z_g, h)``.
-        """
-        device = next(self.parameters()).device
-        if isinstance(sampler, str):
-            sampler = self.make_sampler(sampler, steps)
-        num_points = num_points or self.cfg.num_points
-        if not code_temperature > 0:
-            raise ValueError(f"code_temperature must be positive, got {code_temperature}")
-        z_g = code_temperature * sample_loop(
-            self.glb_prior, sampler, (n, self.cfg.style_dim), generator, progress, device
-        )
-        loc_fn: Callable[[Tensor, Tensor], Tensor] = lambda x_t, t: self.loc_prior(x_t, t, z_g)
-        h = sample_loop(loc_fn, sampler, (n, num_points, self.cfg.point_channels), generator, progress, device)
+    def _sample(
+        self, walk: Walk, n: int, num_points: int, code_temperature: float, x_T: tuple[Tensor, Tensor] | None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """The shape latent, then the latent points conditioned on it, then the decoder."""
+        z_T, h_T = x_T if x_T is not None else (None, None)
+        z_g = code_temperature * walk(self.glb_prior, (n, self.cfg.style_dim), z_T)
+        h = walk(lambda x_t, t: self.loc_prior(x_t, t, z_g), (n, num_points, self.cfg.point_channels), h_T)
         z_g, h = self.unstandardize(z_g, h)
-        points = self.vae.decode(h, z_g)
-        return (points, z_g, h) if return_latents else points
+        return self.vae.decode(h, z_g), (z_g, h)
 
 
-class PointDiffusion(nn.Module):
+class PointDiffusion(_PointGenerator):
     """PVD-style baseline: a DDPM directly on xyz with the same PVCNN backbone.
 
     Args:
@@ -168,22 +213,8 @@ class PointDiffusion(nn.Module):
     """
 
     def __init__(self, cfg: LionConfig | dict | None = None):
-        super().__init__()
-        cfg = LionConfig.from_dict(cfg)
-        self.cfg = cfg
-        self.schedule = NoiseSchedule.from_dict(cfg.schedule)
-        self.denoiser = PointDenoiser(
-            cfg.loc_prior_channels,
-            cfg.loc_prior_resolutions,
-            cfg.loc_prior_dropout,
-            cfg.loc_time_dim,
-            cfg.loc_prior_voxel_channels,
-            cfg.loc_prior_voxel_frame,
-        )
-
-    def make_sampler(self, name: str = "ddpm", steps: int | None = None, **kwargs) -> Sampler:
-        """A sampler for this model's schedule and prediction type."""
-        return make_sampler(name, self.schedule, steps, prediction_type=self.cfg.prediction_type, **kwargs)
+        super().__init__(cfg)
+        self.denoiser = PointDenoiser(**_point_network(self.cfg))
 
     def loss(self, x: Float[Tensor, "B N 3"], generator: torch.Generator | None = None) -> Tensor:
         """Denoising loss on normalised clouds."""
@@ -191,23 +222,10 @@ class PointDiffusion(nn.Module):
             self.denoiser, x, generator=generator
         )
 
-    @torch.no_grad()
-    def sample(
-        self,
-        n: int,
-        sampler: Sampler | str = "ddpm",
-        steps: int | None = None,
-        generator: torch.Generator | None = None,
-        num_points: int | None = None,
-        progress: bool = False,
-        code_temperature: float = 1.0,
-    ) -> Tensor:
-        """Generate ``(n, num_points, 3)`` clouds in the normalised frame (``code_temperature``: only 1, there is no
-        shape code; the argument mirrors :meth:`LION.sample`)."""
+    def _sample(
+        self, walk: Walk, n: int, num_points: int, code_temperature: float, x_T: Tensor | None
+    ) -> tuple[Tensor, tuple[()]]:
+        """The points themselves: no shape code (``code_temperature`` must stay 1), no latents."""
         if code_temperature != 1.0:
             raise ValueError("code_temperature applies to LION only: the PVD baseline has no shape code")
-        device = next(self.parameters()).device
-        if isinstance(sampler, str):
-            sampler = self.make_sampler(sampler, steps)
-        shape = (n, num_points or self.cfg.num_points, 3)
-        return sample_loop(self.denoiser, sampler, shape, generator, progress, device)
+        return walk(self.denoiser, (n, num_points, 3), x_T), ()

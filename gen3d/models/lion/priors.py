@@ -12,6 +12,7 @@ All take ``(x_t, t)`` with integer ``t`` and return the prediction (epsilon or v
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -123,32 +124,22 @@ class PointLatentDenoiser(nn.Module):
         return self.net(x.transpose(1, 2), x[..., :3], cond).transpose(1, 2)
 
 
-class PointDenoiser(nn.Module):
+class PointDenoiser(PointLatentDenoiser):
     """Point-space denoiser of the PVD-style baseline: xyz in, epsilon (or v) out.
+
+    :class:`PointLatentDenoiser` on raw points (``point_channels = 3``) with no shape latent (``style_dim = 0``):
+    conditioned on time only.
 
     Args:
         channels: PVCNN block widths.
         resolutions: PVCNN voxel resolutions.
-        dropout: PVCNN dropout.
-        time_dim: time-embedding width.
-        voxel_channels: PVCNN voxel-branch widths (None: PVCNN's layout).
-        voxel_frame: how the points are fitted into the voxel grids, ``"sphere"`` (PVCNN) or ``"box"``.
+        *args: the remaining arguments of :class:`PointLatentDenoiser` (``dropout``, ``time_dim``,
+            ``voxel_channels``, ``voxel_frame``).
+        **kwargs: the same by name.
     """
 
-    def __init__(
-        self,
-        channels: Sequence[int],
-        resolutions: Sequence[int],
-        dropout: float = 0.1,
-        time_dim: int = 64,
-        voxel_channels: Sequence[int] | None = None,
-        voxel_frame: str = "sphere",
-    ):
-        super().__init__()
-        self.temb = TimeEmbedding(time_dim)
-        self.net = PVCNN(
-            3, 3, channels, resolutions, time_dim, dropout, voxel_channels=voxel_channels, voxel_frame=voxel_frame
-        )
+    def __init__(self, channels: Sequence[int], resolutions: Sequence[int], *args: Any, **kwargs: Any):
+        super().__init__(3, 0, channels, resolutions, *args, **kwargs)
 
-    def forward(self, x: Float[Tensor, "B N 3"], t: Tensor) -> Float[Tensor, "B N 3"]:
-        return self.net(x.transpose(1, 2), x, self.temb(t)).transpose(1, 2)
+    def forward(self, x: Float[Tensor, "B N 3"], t: Tensor) -> Float[Tensor, "B N 3"]:  # type: ignore[override]
+        return super().forward(x, t, x.new_zeros(x.shape[0], 0))

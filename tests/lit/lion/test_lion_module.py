@@ -124,5 +124,6 @@ def test_sample_callback_logs_metrics_and_writes_grid(make_trainer, tmp_path, da
         value = float(trainer.callback_metrics[prefix + key])
         assert value == value  # finite, logged
     assert 0.0 <= float(trainer.callback_metrics[prefix + "1-NNA-CD"]) <= 100.0
+    assert 0.0 <= float(trainer.callback_metrics[prefix + "JSD"]) <= 1.0  # the divergence itself, not x 100
     grids = sorted((tmp_path / "samples").glob("step_*.png"))
     assert grids and grids[-1].stat().st_size > 0

@@ -38,8 +38,25 @@ def tiny_preset(tmp_path, tiny_config, data_args) -> Path:
 
 def gen3d(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_NUM_THREADS="1", GEN3D_QUIET="1", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-m", "gen3d.cli.main", *args, "--trainer.enable_progress_bar", "false"]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "gen3d.cli.main", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def train_lion(preset: Path, out: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
+    """``gen3d train lion`` with ``preset``, run ``name`` under ``out`` (working folder: ``out``'s parent)."""
+    args = [
+        "--config",
+        str(preset),
+        "--name",
+        name,
+        "--out",
+        str(out),
+        *extra,
+        "--trainer.enable_progress_bar",
+        "false",
+    ]
+    return gen3d("train", "lion", *args, cwd=out.parent)
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -47,9 +64,7 @@ def weights(path: Path) -> dict[str, torch.Tensor]:
 
 
 def test_train_both_stages_then_sample(tmp_path, tiny_preset):
-    r = gen3d(
-        "train", "lion", "--config", str(tiny_preset), "--name", "run", "--out", str(tmp_path / "runs"), cwd=tmp_path
-    )
+    r = train_lion(tiny_preset, tmp_path / "runs", "run")
     assert r.returncode == 0, r.stderr[-3000:]
     root = tmp_path / "runs" / "run"
     for stage, steps in (("vae", 4), ("prior", 3)):
@@ -64,126 +79,36 @@ def test_train_both_stages_then_sample(tmp_path, tiny_preset):
         weights(root / "prior" / "checkpoints" / "last.ckpt"),
     )
     from gen3d.inference.lion import load_lion
-    from gen3d.models.ema import EMA
 
     vae_net = load_lion(root / "vae" / "checkpoints" / "last.ckpt").net.vae.state_dict()
     for k, v in vae_net.items():
         assert torch.equal(prior[f"net.vae.{k}"], v), k
-    assert EMA  # imported for the loader above
     assert not torch.equal(vae["net.vae.decoder.out.weight"], vae_net["decoder.out.weight"])  # EMA != raw weights
     out = tmp_path / "samples"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gen3d.cli.main",
-            "sample",
-            "--ckpt",
-            str(root / "prior" / "checkpoints" / "last.ckpt"),
-            "--n",
-            "2",
-            "--steps",
-            "3",
-            "--out",
-            str(out),
-        ],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    ckpt = root / "prior" / "checkpoints" / "last.ckpt"
+    r = gen3d("sample", "--ckpt", str(ckpt), "--n", "2", "--steps", "3", "--out", str(out), cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "samples.npz").is_file() and len(list((out / "ply").glob("*.ply"))) == 2
 
 
 def test_resume_is_exact(tmp_path, tiny_preset):
-    runs = str(tmp_path / "runs")
+    runs = tmp_path / "runs"
     # 10 procedural shapes per class -> 8 train shapes, batch 4: 2 steps per epoch; validation every epoch.
     # The KL schedule is pinned to 6 steps (by default it follows max_steps, which differs between the runs).
-    r = gen3d(
-        "train",
-        "lion",
-        "--config",
-        str(tiny_preset),
-        "--stage",
-        "vae",
-        "--name",
-        "full",
-        "--out",
-        runs,
-        "--trainer.max_steps",
-        "6",
-        "--model.kl_anneal_steps",
-        "6",
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    r = gen3d(
-        "train",
-        "lion",
-        "--config",
-        str(tiny_preset),
-        "--stage",
-        "vae",
-        "--name",
-        "cut",
-        "--out",
-        runs,
-        "--trainer.max_steps",
-        "4",
-        "--model.kl_anneal_steps",
-        "6",
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    r = gen3d(
-        "train",
-        "lion",
-        "--config",
-        str(tiny_preset),
-        "--stage",
-        "vae",
-        "--name",
-        "cut",
-        "--out",
-        runs,
-        "--trainer.max_steps",
-        "6",
-        "--model.kl_anneal_steps",
-        "6",
-        "--resume",
-        cwd=tmp_path,
-    )
-    assert r.returncode == 0, r.stderr[-3000:]
-    a = weights(tmp_path / "runs" / "full" / "vae" / "checkpoints" / "last.ckpt")
-    b = weights(tmp_path / "runs" / "cut" / "vae" / "checkpoints" / "last.ckpt")
+    vae = ("--stage", "vae", "--model.kl_anneal_steps", "6")
+    for name, steps, resume in (("full", 6, ()), ("cut", 4, ()), ("cut", 6, ("--resume",))):
+        r = train_lion(tiny_preset, runs, name, *vae, "--trainer.max_steps", str(steps), *resume)
+        assert r.returncode == 0, r.stderr[-3000:]
+    a = weights(runs / "full" / "vae" / "checkpoints" / "last.ckpt")
+    b = weights(runs / "cut" / "vae" / "checkpoints" / "last.ckpt")
     assert a.keys() == b.keys()
     diff = [k for k in a if not torch.equal(a[k], b[k])]
     assert not diff, diff[:5]
 
 
 def test_ddp_two_processes(tmp_path, tiny_preset):
-    r = gen3d(
-        "train",
-        "lion",
-        "--config",
-        str(tiny_preset),
-        "--stage",
-        "vae",
-        "--name",
-        "ddp",
-        "--out",
-        str(tmp_path / "runs"),
-        "--trainer.devices",
-        "2",
-        "--trainer.strategy",
-        "ddp",
-        "--trainer.accelerator",
-        "cpu",
-        "--trainer.max_steps",
-        "2",
-        cwd=tmp_path,
-    )
+    ddp = ("--trainer.devices", "2", "--trainer.strategy", "ddp", "--trainer.accelerator", "cpu")
+    r = train_lion(tiny_preset, tmp_path / "runs", "ddp", "--stage", "vae", *ddp, "--trainer.max_steps", "2")
     log = r.stdout + r.stderr
     assert r.returncode == 0, log[-3000:]
     assert "GLOBAL_RANK: 0, MEMBER: 1/2" in log and "GLOBAL_RANK: 1, MEMBER: 2/2" in log

@@ -12,35 +12,27 @@ from gen3d.models.graf.pigan import PiGANField
 FIELDS = ("graf", "pigan")
 
 
-def build_field(
-    field: str = "graf",
-    z_dim: int = 256,
-    z_app_dim: int = 128,
-    net_depth: int = 8,
-    net_width: int = 256,
-    skips: tuple[int, ...] = (4,),
-    pos_freqs: int = 10,
-    dir_freqs: int = 4,
-    mapping_width: int = 256,
-    box_side: float | None = 0.24,
-) -> RadianceField:
-    """The radiance field named ``field`` (``"graf"``: NeRF MLP with z = [z_s, z_a]; ``"pigan"``: SIREN + FiLM)."""
-    if field == "graf":
+def build_field(hparams: dict[str, Any]) -> RadianceField:
+    """The radiance field named ``hparams["field"]``: ``"graf"`` (NeRF MLP with z = [z_s, z_a]) or ``"pigan"``
+    (SIREN + FiLM), sized by the other keys of a GRAF training module's hyper-parameters."""
+    hp = hparams
+    if hp["field"] == "graf":
+        z_dim, z_app_dim = hp["z_dim"], hp["z_app_dim"]
         if not 0 <= z_app_dim < z_dim:
             raise InputError(f"need 0 <= z_app_dim < z_dim, got z_app_dim={z_app_dim}, z_dim={z_dim}")
-        return GRAFField(z_dim - z_app_dim, z_app_dim, net_depth, net_width, tuple(skips), pos_freqs, dir_freqs)
-    if field == "pigan":
-        return PiGANField(z_dim, net_width, net_depth, mapping_width, box_side)
-    raise InputError(f"unknown field {field!r}; available: {', '.join(FIELDS)}")
+        return GRAFField(
+            z_dim - z_app_dim, z_app_dim, hp["net_depth"], hp["net_width"], tuple(hp["skips"]), hp["pos_freqs"],
+            hp["dir_freqs"],
+        )  # fmt: skip
+    if hp["field"] == "pigan":
+        return PiGANField(hp["z_dim"], hp["net_width"], hp["net_depth"], hp["mapping_width"], hp["box_side"])
+    raise InputError(f"unknown field {hp['field']!r}; available: {', '.join(FIELDS)}")
 
 
 def build_generator(hparams: dict[str, Any]) -> Generator:
     """The generator described by a GRAF training module's hyper-parameters (``hparams`` of a checkpoint)."""
     hp = hparams
-    field = build_field(
-        hp["field"], hp["z_dim"], hp["z_app_dim"], hp["net_depth"], hp["net_width"], tuple(hp["skips"]),
-        hp["pos_freqs"], hp["dir_freqs"], hp["mapping_width"], hp["box_side"],
-    )  # fmt: skip
+    field = build_field(hp)
     radius = hp["radius"]
     radius = tuple(float(r) for r in radius) if isinstance(radius, (list, tuple)) else float(radius)
     return Generator(

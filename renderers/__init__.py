@@ -4,6 +4,8 @@ point splatting). Pure-PyTorch building blocks plus native ops (C++/OpenMP, CUDA
 Conventions (see docs/renderers.md): OpenGL camera frame (looking down -z), pixel centres at ``i + 0.5``,
 expected depth ``sum w_i t_mid_i`` (not normalised by opacity), background blended as
 ``rgb + (1 - opacity) * background``, packed samples sorted by ray. This package never imports ``gen3d``.
+
+``__all__`` below is the one list of public names; the modules it re-exports keep no list of their own.
 """
 
 from renderers.cameras import (

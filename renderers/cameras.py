@@ -1,4 +1,5 @@
-"""Cameras: intrinsics from a field of view, look-at poses, random poses on a sphere (GRAF ranges), rays.
+"""Cameras: intrinsics from a field of view, look-at poses, random poses on a sphere (GRAF ranges). Rays through
+the pixels are in :mod:`renderers.rays`.
 
 Camera frame (OpenGL convention): x right, y up, and the camera looks down its -z axis. A pose is the 4x4
 camera-to-world matrix ``c2w = [[R, t], [0, 1]]`` whose columns are the camera axes and position in world
@@ -20,24 +21,6 @@ import math
 import torch
 from jaxtyping import Float
 from torch import Tensor
-
-from renderers.rays import get_rays, patch_rays, pixel_rays, sample_patch_grid, sample_patch_rays
-
-__all__ = [
-    "fov_to_focal",
-    "focal_to_fov",
-    "intrinsics",
-    "look_at",
-    "to_sphere",
-    "angles_to_uv",
-    "uv_to_angles",
-    "sample_poses",
-    "get_rays",
-    "pixel_rays",
-    "sample_patch_grid",
-    "patch_rays",
-    "sample_patch_rays",
-]
 
 
 def fov_to_focal(fov_deg: float, size: float) -> float:

@@ -19,8 +19,6 @@ from torch import Tensor, nn
 from renderers.ops.composite import DEFAULT_EPS, composite
 from renderers.ops.raymarch import pack_bits, raymarch
 
-__all__ = ["OccupancyGrid"]
-
 DensityFn = Callable[[Tensor], Tensor]
 FieldFn = Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 

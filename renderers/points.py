@@ -10,9 +10,9 @@ Per pixel the splats are composited front to back in depth order, ``C = sum_i a_
 and the alpha is ``sum_i a_i prod_{j<i} (1 - a_j)``. Images are differentiable with respect to point positions
 (through the footprints) and colours; the depth order itself is piecewise constant.
 
-Memory stays bounded: one image at a time, its points sorted by depth and processed in chunks, each chunk
-composited behind the transmittance left by the nearer chunks (which is exact). Every point only touches
-the pixels of its ``(2w + 1)^2`` window, ``w = ceil(1.5 * radius)``.
+Memory stays bounded: the points of all images, sorted image by image and by depth within an image, are
+processed in chunks, each chunk composited behind the transmittance left by the nearer chunks (which is
+exact). Every point only touches the pixels of its ``(2w + 1)^2`` window, ``w = ceil(1.5 * radius)``.
 
 ``backend="pytorch3d"`` rasterises with pytorch3d's ``rasterize_points`` (nearest ``points_per_pixel`` splats
 per pixel), then applies the same footprint and compositing; pytorch3d is an optional dependency.
@@ -27,8 +27,6 @@ from jaxtyping import Float
 from torch import Tensor
 
 from renderers.volrend import exclusive_segment_cumsum
-
-__all__ = ["project_points", "render_points"]
 
 _MAX_ALPHA = 0.999  # keeps log(1 - a) finite
 
@@ -65,41 +63,67 @@ def _footprint_alpha(dist2: Tensor, radius: float, opacity: float) -> Tensor:
     return torch.where(dist2 <= (1.5 * radius) ** 2, alpha, torch.zeros_like(alpha)).clamp(max=_MAX_ALPHA)
 
 
-def _render_one(
+def _window_offsets(radius: float, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Pixel offsets ``(dx, dy)`` from a point's pixel that its footprint can reach, ``(Wn,)`` each."""
+    half = math.ceil(1.5 * radius)
+    offsets = torch.arange(-half, half + 1, device=device)
+    dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
+    # A pixel at offset d from the point's pixel has its centre at least max(0, |d| - 0.5) away per axis:
+    # offsets beyond the cut-off from every position inside the point's pixel are never reached.
+    reach = (dx.abs() - 0.5).clamp_min(0) ** 2 + (dy.abs() - 0.5).clamp_min(0) ** 2 <= (1.5 * radius) ** 2
+    return dx[reach], dy[reach]
+
+
+def _visible_order(uv: Tensor, depth: Tensor, H: int, W: int, radius: float, near: float) -> Tensor:
+    """Flat indices into ``(B * P)`` of the points that can reach the image: image by image, nearest first."""
+    b, n_points = depth.shape
+    half = math.ceil(1.5 * radius)
+    visible = (depth > near) & torch.isfinite(uv).all(-1)  # (B, P)
+    visible &= (uv[..., 0] > -half) & (uv[..., 0] < W + half) & (uv[..., 1] > -half) & (uv[..., 1] < H + half)
+    order = torch.argsort(torch.where(visible, depth, torch.full_like(depth, math.inf)), dim=1, stable=True)
+    order = order + n_points * torch.arange(b, device=depth.device)[:, None]  # (B, P) flat indices
+    rank = torch.arange(n_points, device=depth.device)[None, :]
+    return order[rank < visible.sum(dim=1, keepdim=True)]  # (N,) the visible ones, row by row
+
+
+def _render_splats(
     uv: Tensor, depth: Tensor, colors: Tensor, H: int, W: int, radius: float, opacity: float, near: float, chunk: int
 ) -> tuple[Tensor, Tensor]:
-    """Splat the points of one image; ``uv (P, 2)``, ``depth (P,)``, ``colors (P, C)`` -> ``(H*W, C)``, ``(H*W,)``."""
-    n_channels = colors.shape[-1]
-    half = math.ceil(1.5 * radius)
-    visible = (depth > near) & torch.isfinite(uv).all(-1)
-    visible &= (uv[:, 0] > -half) & (uv[:, 0] < W + half) & (uv[:, 1] > -half) & (uv[:, 1] < H + half)
-    order = torch.argsort(torch.where(visible, depth, torch.full_like(depth, math.inf)))
-    order = order[: int(visible.sum())]  # visible points, nearest first
-    offsets = torch.arange(-half, half + 1, device=uv.device)
-    dy, dx = torch.meshgrid(offsets, offsets, indexing="ij")
-    dx, dy = dx.reshape(-1), dy.reshape(-1)  # (Wn,) window offsets
-    image = colors.new_zeros(H * W, n_channels)
-    trans = colors.new_ones(H * W)  # transmittance left by the nearer chunks
+    """Splat ``uv (B, P, 2)``, ``depth (B, P)``, ``colors (B, P, C)`` -> ``(B, H*W, C)``, ``(B, H*W)``.
+
+    Pixels of all images are numbered ``b * H * W + row * W + column``; each chunk of points is composited
+    behind the transmittance its nearer points left, touching only the pixels its fragments cover.
+    """
+    b, n_points, n_channels = colors.shape
+    dx, dy = _window_offsets(radius, uv.device)
+    order = _visible_order(uv, depth, H, W, radius, near)  # (N,)
+    uv, colors = uv.reshape(b * n_points, 2), colors.reshape(b * n_points, n_channels)
+    image = colors.new_zeros(b * H * W, n_channels)
+    trans = colors.new_ones(b * H * W)  # transmittance left by the nearer chunks
     for start in range(0, order.numel(), chunk):
-        idx = order[start : start + chunk]  # (Pc,) sorted by depth
-        puv = uv[idx]  # (Pc, 2)
+        idx = order[start : start + chunk]  # (Pc,) image by image, nearest first
+        puv = uv.index_select(0, idx)  # (Pc, 2)
         px = torch.floor(puv[:, 0]).long()[:, None] + dx  # (Pc, Wn)
         py = torch.floor(puv[:, 1]).long()[:, None] + dy
         dist2 = (px + 0.5 - puv[:, 0:1]) ** 2 + (py + 0.5 - puv[:, 1:2]) ** 2  # (Pc, Wn)
         inside = (px >= 0) & (px < W) & (py >= 0) & (py < H) & (dist2 <= (1.5 * radius) ** 2)
-        frag_point, frag_win = inside.nonzero(as_tuple=True)  # point-major, so nearest first per pixel
-        pixel = py[frag_point, frag_win] * W + px[frag_point, frag_win]  # (F,)
-        alpha = _footprint_alpha(dist2[frag_point, frag_win], radius, opacity)  # (F,)
+        frag = inside.reshape(-1).nonzero()[:, 0]  # (F,) point-major, so nearest first per pixel
+        frag_point = frag // dx.numel()
+        pixel = ((idx // n_points * H)[:, None] + py) * W + px  # (Pc, Wn)
+        pixel = pixel.reshape(-1).index_select(0, frag)  # (F,)
+        alpha = _footprint_alpha(dist2.reshape(-1).index_select(0, frag), radius, opacity)  # (F,)
         # Group fragments by pixel; the stable sort keeps them in depth order within each pixel.
-        by_pixel = torch.sort(pixel, stable=True)
-        pixel, perm = by_pixel.values, by_pixel.indices
-        alpha, frag_point = alpha[perm], frag_point[perm]
+        pixel, perm = torch.sort(pixel, stable=True)
+        alpha, frag_point = alpha.index_select(0, perm), frag_point.index_select(0, perm)
+        touched, slot = torch.unique_consecutive(pixel, return_inverse=True)  # (U,), (F,) slot of each fragment
         log_keep = torch.log1p(-alpha)  # (F,)
-        excl = exclusive_segment_cumsum(log_keep, pixel, H * W)
-        weights = alpha * torch.exp(excl) * trans[pixel]  # (F,)
-        image = image.index_add(0, pixel, weights[:, None] * colors[idx[frag_point]])
-        trans = trans * torch.exp(trans.new_zeros(H * W).index_add(0, pixel, log_keep))
-    return image, 1.0 - trans
+        excl = exclusive_segment_cumsum(log_keep, slot, touched.numel())
+        weights = alpha * torch.exp(excl) * trans.index_select(0, pixel)  # (F,)
+        frag_colors = colors.index_select(0, idx.index_select(0, frag_point))  # (F, C)
+        image = image.index_add(0, pixel, weights[:, None] * frag_colors)
+        kept = torch.exp(log_keep.new_zeros(touched.numel()).index_add(0, slot, log_keep))  # (U,)
+        trans = trans.index_copy(0, touched, trans.index_select(0, touched) * kept)
+    return image.reshape(b, H * W, n_channels), (1.0 - trans).reshape(b, H * W)
 
 
 def _render_pytorch3d(
@@ -189,9 +213,7 @@ def render_points(
     if backend == "pytorch3d":
         images, alpha = _render_pytorch3d(uv, depth, colors, H, W, radius, opacity, near, points_per_pixel)
     elif backend == "torch":
-        outs = [_render_one(uv[i], depth[i], colors[i], H, W, radius, opacity, near, chunk_points) for i in range(b)]
-        images = torch.stack([o[0] for o in outs]) if outs else colors.new_zeros(0, H * W, colors.shape[-1])
-        alpha = torch.stack([o[1] for o in outs]) if outs else colors.new_zeros(0, H * W)
+        images, alpha = _render_splats(uv, depth, colors, H, W, radius, opacity, near, chunk_points)
     else:
         raise ValueError(f"backend must be 'torch' or 'pytorch3d', got {backend!r}")
     if background is not None:

@@ -20,8 +20,6 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-__all__ = ["pixel_rays", "get_rays", "sample_patch_grid", "patch_rays", "sample_patch_rays", "PatchRays"]
-
 
 def pixel_rays(
     uv: Float[Tensor, "*batch M 2"],

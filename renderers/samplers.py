@@ -11,14 +11,6 @@ import torch
 from jaxtyping import Bool, Float
 from torch import Tensor
 
-__all__ = [
-    "ray_aabb_intersect",
-    "stratified_samples",
-    "aabb_stratified_samples",
-    "samples_to_intervals",
-    "sample_pdf",
-]
-
 
 def ray_aabb_intersect(
     origins: Float[Tensor, "*batch 3"],

@@ -26,20 +26,6 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-__all__ = [
-    "alphas_from_sigmas",
-    "exclusive_segment_cumsum",
-    "exclusive_segment_cumprod",
-    "render_weights",
-    "render_weights_packed",
-    "accumulate_along_rays",
-    "accumulate_along_rays_packed",
-    "apply_background",
-    "volume_render",
-    "volume_render_packed",
-    "chunk_starts_from_ray_indices",
-]
-
 # Above this padded size (relative to N) the segmented cumsum switches from the padded layout to a global cumsum.
 _PAD_BUDGET_FACTOR = 4
 _PAD_BUDGET_MIN = 1 << 20

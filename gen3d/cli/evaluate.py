@@ -201,12 +201,16 @@ def _add_images(sub: argparse._SubParsersAction) -> None:
 
 def run_images(args: argparse.Namespace) -> int:
     """``gen3d evaluate images``: print FID and KID, optionally write JSON."""
+    from gen3d.data.images import list_image_files
     from gen3d.errors import InputError
-    from gen3d.metrics.fid import fid_kid, list_images
+    from gen3d.metrics.fid import fid_kid
     from gen3d.utils import check_exists
 
     start = time.perf_counter()
-    n_fake, n_real = len(list_images(args.fake)), len(list_images(args.real))  # InputError if missing or empty
+    n_fake, n_real = (
+        len(list_image_files(args.fake)),
+        len(list_image_files(args.real)),
+    )  # InputError if missing or empty
     if args.weights is not None:
         check_exists(args.weights, "file")
     if args.kid_subsets < 1 or args.kid_subset_size < 2:

@@ -4,7 +4,7 @@ LION / PVD: writes ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the d
 (``<out>/ply/sample_<i>.ply``), a PNG grid (``<out>/samples.png``) and the sampler's configuration
 (``<out>/sampler.json``). The same checkpoint, seed and options give the same samples.
 
-GRAF (recognised from the checkpoint's hyperparameters): ``sample_XX.png`` renders at random training poses (or
+GRAF (recognised from the checkpoint's hyperparameters): ``images/sample_XX.png`` renders at random training poses (or
 ``--u/--v``), ``grid.png``, a turntable GIF and a marching-cubes mesh of the first sample. The work is done by
 :mod:`gen3d.pipelines.sample`.
 """

@@ -20,8 +20,7 @@ Modules:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gen3d.utils.lazy import lazy_attributes
 
 _LAZY = {
     # I/O
@@ -63,16 +62,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gen3d.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

@@ -157,7 +157,7 @@ class PC15kDataset(PointCloudDataset):
         random_subsample: bool | None = None,
         replacement: bool = False,
     ):
-        data = pc15k.read_pc15k(root, classes if classes is None or isinstance(classes, str) else list(classes), split)
+        data = pc15k.read_pc15k(root, classes, split)
         self.root, self.split = Path(root), split
         super().__init__(
             data,
@@ -282,7 +282,7 @@ class ModelNet40Dataset(_MeshPointsDataset):
         random_subsample: bool | None = None,
         seed: int = 0,
     ):
-        pairs = modelnet_files(root, classes if classes is None or isinstance(classes, str) else list(classes), split)
+        pairs = modelnet_files(root, classes, split)
         self.split = split
         super().__init__(
             [f for _, f in pairs],

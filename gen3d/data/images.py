@@ -17,22 +17,17 @@ import torch
 from torch.utils.data import Dataset
 
 from gen3d.errors import InputError
+from gen3d.utils.fs import list_files
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
 def list_image_files(root: str | os.PathLike, suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> list[Path]:
-    """Image files under ``root`` (recursively), sorted by relative path; raises if there are none."""
-    r = Path(root)
-    if not r.is_dir():
-        raise InputError("no such folder" if not r.exists() else "expected a folder of images, found a file", r)
-    files = sorted(
-        (f for f in r.rglob("*") if f.is_file() and f.suffix.lower() in suffixes),
-        key=lambda f: f.relative_to(r).as_posix(),
-    )
-    if not files:
-        raise InputError(f"folder holds no images ({', '.join(suffixes)})", r)
-    return files
+    """Image files under ``root`` (recursively), sorted by relative path; raises if there are none.
+
+    The one image lister: image folders for training and for FID (:mod:`gen3d.metrics.fid`) both use it.
+    """
+    return list_files(root, suffixes, "image")
 
 
 def _center_square(img, side: int):

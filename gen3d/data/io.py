@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import struct
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from gen3d.errors import InputError
+from gen3d.utils.fs import check_exists, check_suffix
 
 POINT_SUFFIXES = (".ply", ".npy", ".npz")
 
@@ -124,21 +126,9 @@ def load_points(path: str | os.PathLike, min_points: int | None = None) -> np.nd
     Returns:
         float32 array of shape (P, 3) or (N, P, 3) (``.ply`` always gives (P, 3)).
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", p)
-    if not p.is_file():
-        raise InputError("expected a point-cloud file, found a folder", p)
-    suffix = p.suffix.lower()
-    if suffix == ".ply":
-        arr = _read_ply(p)
-    elif suffix == ".npy":
-        arr = _read_npy(p)
-    elif suffix == ".npz":
-        arr = _read_npz(p)
-    else:
-        raise InputError(f"unsupported point-cloud format {suffix!r}; expected one of {', '.join(POINT_SUFFIXES)}", p)
-    return check_points(arr, p, min_points=min_points)
+    p = check_exists(path, "file")
+    read = {".ply": _read_ply, ".npy": _read_npy, ".npz": _read_npz}[check_suffix(p, POINT_SUFFIXES, "point-cloud")]
+    return check_points(read(p), p, min_points=min_points)
 
 
 def save_points(path: str | os.PathLike, array: Any, binary: bool = True) -> Path:
@@ -156,9 +146,7 @@ def save_points(path: str | os.PathLike, array: Any, binary: bool = True) -> Pat
     from gen3d.utils import atomic_path
 
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in POINT_SUFFIXES:
-        raise InputError(f"unsupported point-cloud format {suffix!r}; expected one of {', '.join(POINT_SUFFIXES)}", p)
+    suffix = check_suffix(p, POINT_SUFFIXES, "point-cloud")
     arr = check_points(array, p, ndim=(2,) if suffix == ".ply" else (2, 3))
     if suffix == ".ply":
         import plyfile
@@ -207,15 +195,27 @@ def load_point_set(path: str | os.PathLike) -> np.ndarray:
     files = list_point_files(p)
     if not files:
         raise InputError(f"folder holds no point-cloud files ({', '.join(POINT_SUFFIXES)})", p)
+    return load_clouds(files)
+
+
+def load_clouds(files: Sequence[Path], min_points: int | None = None) -> np.ndarray:
+    """Load one (P, 3) cloud from each file and stack them; every cloud must have the same P.
+
+    Args:
+        files: point-cloud files (at least one), read in the given order.
+        min_points: raise :class:`InputError` for a cloud with fewer points.
+
+    Returns:
+        float32 array of shape (N, P, 3).
+    """
     clouds = []
     for f in files:
-        cloud = load_points(f)
+        cloud = load_points(f, min_points=min_points)
         if cloud.ndim != 2:
-            raise InputError(f"expected one cloud of shape (P, 3) per file in a folder, got shape {cloud.shape}", f)
+            raise InputError(f"expected one cloud of shape (P, 3) per file, got shape {cloud.shape}", f)
         if clouds and cloud.shape != clouds[0].shape:
             raise InputError(
-                f"has {cloud.shape[0]} points but {files[0].name} has {clouds[0].shape[0]}; "
-                "all clouds of a set need the same count",
+                f"has {cloud.shape[0]} points but {files[0]} has {clouds[0].shape[0]}; all clouds need the same count",
                 f,
             )
         clouds.append(cloud)

@@ -15,6 +15,7 @@ import trimesh
 
 from gen3d.data.off import read_off
 from gen3d.errors import InputError
+from gen3d.utils.fs import check_exists, check_suffix, list_files
 
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 
@@ -28,14 +29,8 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     Returns:
         The mesh (scenes flattened, transforms applied), with at least one face of non-zero area.
     """
-    p = Path(path)
-    if not p.exists():
-        raise InputError("no such file", p)
-    if not p.is_file():
-        raise InputError("expected a mesh file, found a folder", p)
-    suffix = p.suffix.lower()
-    if suffix not in MESH_SUFFIXES:
-        raise InputError(f"unsupported mesh format {suffix!r}; expected one of {', '.join(MESH_SUFFIXES)}", p)
+    p = check_exists(path, "file")
+    suffix = check_suffix(p, MESH_SUFFIXES, "mesh")
     if suffix == ".off":
         vertices, faces = read_off(p)
         mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
@@ -78,13 +73,4 @@ def list_mesh_files(root: str | os.PathLike, suffixes: tuple[str, ...] = MESH_SU
     Returns:
         The sorted files; raises :class:`InputError` if ``root`` is missing or holds none.
     """
-    r = Path(root)
-    if not r.is_dir():
-        raise InputError("no such folder" if not r.exists() else "expected a folder of meshes, found a file", r)
-    files = sorted(
-        (f for f in r.rglob("*") if f.is_file() and f.suffix.lower() in suffixes),
-        key=lambda f: f.relative_to(r).as_posix(),
-    )
-    if not files:
-        raise InputError(f"folder holds no mesh files ({', '.join(suffixes)})", r)
-    return files
+    return list_files(root, suffixes, "mesh")

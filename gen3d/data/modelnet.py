@@ -8,6 +8,7 @@ malformed ``OFF<nv> <nf> <ne>`` first lines). The torch Dataset is
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from gen3d.errors import InputError
@@ -24,7 +25,7 @@ def modelnet_classes(root: str | os.PathLike) -> list[str]:
 
 
 def modelnet_files(
-    root: str | os.PathLike, classes: str | list[str] | None = None, split: str = "train"
+    root: str | os.PathLike, classes: str | Sequence[str] | None = None, split: str = "train"
 ) -> list[tuple[str, Path]]:
     """``(class, file)`` of every ``.off`` mesh of a split, ordered by class then file name.
 

@@ -61,14 +61,31 @@ def sphere_point(u: np.ndarray, v: np.ndarray) -> np.ndarray:
     return np.stack([np.sin(phi) * np.cos(theta), np.sin(phi) * np.sin(theta), np.cos(phi)], axis=-1)
 
 
-def look_at_c2w(eye: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0)) -> np.ndarray:
-    """Camera-to-world (4, 4) looking from ``eye`` at the origin, OpenGL axes (camera looks down -z)."""
+def look_at_c2w(
+    eye: np.ndarray, up: Sequence[float] = (0.0, 0.0, 1.0), target: Sequence[float] | None = None
+) -> np.ndarray:
+    """Camera-to-world (4, 4) looking from ``eye`` at ``target`` (the origin by default), OpenGL axes.
+
+    The camera looks down its -z axis: z points from the target to the eye, x = normalize(up x z), y = z x x.
+    Looking along ``up``, another up is taken (world y, or x when z is near y), as
+    :func:`renderers.cameras.look_at` does.
+
+    Args:
+        eye: (3,) camera position.
+        up: (3,) world up direction (z, as GRAF's sphere, by default).
+        target: (3,) point looked at.
+
+    Returns:
+        (4, 4) float64 camera-to-world matrix.
+    """
     import numpy as np
 
-    z = eye / np.linalg.norm(eye)
+    eye = np.asarray(eye, dtype=np.float64)
+    back = eye if target is None else eye - np.asarray(target, dtype=np.float64)
+    z = back / np.linalg.norm(back)
     x = np.cross(np.asarray(up, dtype=np.float64), z)
     if np.linalg.norm(x) < 1e-8:  # looking straight along the up axis
-        x = np.cross(np.array([0.0, 1.0, 0.0]), z)
+        x = np.cross(np.array([0.0, 1.0, 0.0]) if abs(z[1]) < 0.9 else np.array([1.0, 0.0, 0.0]), z)
     x /= np.linalg.norm(x)
     y = np.cross(z, x)
     c2w = np.eye(4)
@@ -149,7 +166,7 @@ def render_mesh(
 
 @dataclass
 class MultiviewConfig:
-    """Parameters of a rendered multi-view set (written to the manifest)."""
+    """Parameters of a rendered multi-view set (written to the manifest); checked when built."""
 
     classes: list[str]
     per_class: int
@@ -164,14 +181,55 @@ class MultiviewConfig:
     background: float
     supersample: int
 
+    def __post_init__(self) -> None:
+        if self.per_class < 1 or self.views < 1 or self.size < 4 or self.supersample < 1:
+            raise InputError(
+                "need per_class >= 1, views >= 1, size >= 4, supersample >= 1; "
+                f"got {self.per_class}, {self.views}, {self.size}, {self.supersample}"
+            )
+        range_u, range_v = self.range_u, self.range_v
+        u0, u1 = (float(x) for x in range_u)
+        v0, v1 = (float(x) for x in range_v)
+        if not (0 <= v0 <= v1 <= 1 and u0 <= u1):
+            raise InputError(f"need 0 <= v0 <= v1 <= 1 and u0 <= u1, got range_u={range_u}, range_v={range_v}")
+        if self.radius <= 0.9:
+            raise InputError(f"radius must exceed the shapes' bounding sphere (0.87), got {self.radius}")
+        self.range_u, self.range_v = (u0, u1), (v0, v1)
 
-def _write_png(path: Path, image: np.ndarray) -> None:
-    from PIL import Image
 
-    from gen3d.utils import atomic_path
+def _render_shape(out: Path, name: str, index: int, cfg: MultiviewConfig) -> list[dict]:
+    """Render and write the views of shape ``(name, index)``; returns their manifest entries."""
+    import numpy as np
 
-    with atomic_path(path) as tmp:
-        Image.fromarray(image).save(tmp, format="PNG")
+    from gen3d.data.shapes import make_shape, shape_seed
+    from gen3d.export.images import save_png
+
+    to_z_up = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -> (x, -z, y)
+    mesh = make_shape(name, index, cfg.seed)
+    verts = np.asarray(mesh.vertices) @ to_z_up.T
+    albedo = shape_albedo(np.random.default_rng(shape_seed(cfg.seed, name, index, stream=_COLOR_STREAM)))
+    rng = np.random.default_rng(shape_seed(cfg.seed, name, index, stream=_VIEW_STREAM))
+    (u0, u1), (v0, v1) = cfg.range_u, cfg.range_v
+    uv = np.stack([rng.uniform(u0, u1, cfg.views), rng.uniform(v0, v1, cfg.views)], 1)  # (views, 2)
+    entries = []
+    for view, (u, v) in enumerate(uv):
+        c2w = look_at_c2w(cfg.radius * sphere_point(u, v))
+        img = render_mesh(
+            verts, np.asarray(mesh.faces), c2w, cfg.size, cfg.fov, albedo, cfg.background, cfg.supersample
+        )
+        fname = f"{name}_{index:04d}_{view:02d}.png"
+        save_png(out / fname, img)
+        entries.append(
+            {
+                "file": fname,
+                "class": name,
+                "index": index,
+                "u": float(u),
+                "v": float(v),
+                "c2w": c2w[:3].round(6).tolist(),
+            }
+        )
+    return entries
 
 
 def render_multiview(
@@ -215,53 +273,21 @@ def render_multiview(
     Returns:
         The output folder.
     """
-    import numpy as np
-
-    from gen3d.data.shapes import check_classes, make_shape, shape_seed
-
-    names = check_classes(classes)
-    if per_class < 1 or views < 1 or size < 4 or supersample < 1:
-        raise InputError(
-            "need per_class >= 1, views >= 1, size >= 4, supersample >= 1; "
-            f"got {per_class}, {views}, {size}, {supersample}"
-        )
-    u0, u1 = (float(x) for x in range_u)
-    v0, v1 = (float(x) for x in range_v)
-    if not (0 <= v0 <= v1 <= 1 and u0 <= u1):
-        raise InputError(f"need 0 <= v0 <= v1 <= 1 and u0 <= u1, got range_u={range_u}, range_v={range_v}")
-    if radius <= 0.9:
-        raise InputError(f"radius must exceed the shapes' bounding sphere (0.87), got {radius}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = MultiviewConfig(
-        names, per_class, views, size, seed, first_index, radius, fov, (u0, u1), (v0, v1), background, supersample
-    )
-    to_z_up = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -> (x, -z, y)
-    images = []
-    for name in names:
-        for index in range(first_index, first_index + per_class):
-            mesh = make_shape(name, index, seed)
-            verts = np.asarray(mesh.vertices) @ to_z_up.T
-            albedo = shape_albedo(np.random.default_rng(shape_seed(seed, name, index, stream=_COLOR_STREAM)))
-            rng = np.random.default_rng(shape_seed(seed, name, index, stream=_VIEW_STREAM))
-            uv = np.stack([rng.uniform(u0, u1, views), rng.uniform(v0, v1, views)], 1)  # (views, 2)
-            for view, (u, v) in enumerate(uv):
-                c2w = look_at_c2w(radius * sphere_point(u, v))
-                img = render_mesh(verts, np.asarray(mesh.faces), c2w, size, fov, albedo, background, supersample)
-                fname = f"{name}_{index:04d}_{view:02d}.png"
-                _write_png(out / fname, img)
-                images.append(
-                    {
-                        "file": fname,
-                        "class": name,
-                        "index": index,
-                        "u": float(u),
-                        "v": float(v),
-                        "c2w": c2w[:3].round(6).tolist(),
-                    }
-                )
+    from gen3d.data.shapes import check_classes
     from gen3d.utils import atomic_write_text
 
+    names = check_classes(classes)
+    cfg = MultiviewConfig(
+        names, per_class, views, size, seed, first_index, radius, fov, range_u, range_v, background, supersample
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images = [
+        entry
+        for name in names
+        for index in range(first_index, first_index + per_class)
+        for entry in _render_shape(out, name, index, cfg)
+    ]
     atomic_write_text(out / MANIFEST, json.dumps({"config": asdict(cfg), "images": images}, indent=1))
     return out
 

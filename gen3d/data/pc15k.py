@@ -11,11 +11,10 @@ held-out test points (:data:`TRAIN_POINTS`, :data:`TEST_POINTS`). The torch Data
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
-from gen3d.data.io import load_points
+from gen3d.data.io import load_clouds
 from gen3d.data.pointsets import PointCloudSet
 from gen3d.errors import InputError
 
@@ -109,7 +108,7 @@ def resolve_class_dir(root: str | os.PathLike, name: str) -> Path:
     raise InputError(f"no folder for class {name!r} (looked for {name!r} and its synset id); classes found: {shown}", r)
 
 
-def resolve_classes(root: str | os.PathLike, classes: str | list[str] | tuple[str, ...] | None) -> list[str]:
+def resolve_classes(root: str | os.PathLike, classes: str | Sequence[str] | None) -> list[str]:
     """Expand ``None``/``"all"``/a comma-separated string into a list of class folder names under ``root``."""
     if classes is None or classes == "all" or list(classes) == ["all"]:
         found = available_classes(root)
@@ -133,7 +132,7 @@ def split_files(root: str | os.PathLike, class_folder: str, split: str) -> list[
 
 def read_pc15k(
     root: str | os.PathLike,
-    classes: str | list[str] | tuple[str, ...] | None,
+    classes: str | Sequence[str] | None,
     split: str = "train",
     min_points: int | None = None,
 ) -> PointCloudSet:
@@ -150,25 +149,15 @@ def read_pc15k(
         readable names (synset ids translated).
     """
     folders = resolve_classes(root, classes)
-    clouds, labels, ids, sources = [], [], [], []
-    for folder in folders:
-        for f in split_files(root, folder, split):
-            cloud = load_points(f, min_points=min_points)
-            if cloud.ndim != 2:
-                raise InputError(f"expected one cloud of shape (P, 3) per file, got shape {cloud.shape}", f)
-            if clouds and cloud.shape != clouds[0].shape:
-                raise InputError(
-                    f"has {cloud.shape[0]} points but {sources[0]} has {clouds[0].shape[0]}; "
-                    "all clouds need the same count",
-                    f,
-                )
-            clouds.append(cloud)
-            labels.append(class_name(folder))
-            ids.append(f.stem)
-            sources.append(str(f))
-    if not clouds:
+    files = [(folder, f) for folder in folders for f in split_files(root, folder, split)]
+    if not files:
         raise InputError(f"no .npy clouds in split {split!r} of classes {', '.join(folders)}", root)
-    return PointCloudSet(points=np.stack(clouds), classes=labels, ids=ids, sources=sources)
+    return PointCloudSet(
+        points=load_clouds([f for _, f in files], min_points=min_points),
+        classes=[class_name(folder) for folder, _ in files],
+        ids=[f.stem for _, f in files],
+        sources=[str(f) for _, f in files],
+    )
 
 
 def scan(root: str | os.PathLike, classes: str | list[str] | None = None) -> dict[str, dict[str, int]]:

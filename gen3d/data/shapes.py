@@ -52,24 +52,12 @@ def _translation(offset: Sequence[float]) -> np.ndarray:
     return t
 
 
-def _rot_x(angle: float) -> np.ndarray:
+def _rotation(axis: int, angle: float) -> np.ndarray:
+    """4x4 rotation by ``angle`` (radians, right-handed) about coordinate axis ``axis`` (0 = x, 1 = y, 2 = z)."""
     c, s = math.cos(angle), math.sin(angle)
+    i, j = (axis + 1) % 3, (axis + 2) % 3  # the plane that turns: (y, z), (z, x) or (x, y)
     r = np.eye(4)
-    r[1:3, 1:3] = [[c, -s], [s, c]]
-    return r
-
-
-def _rot_y(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    r = np.eye(4)
-    r[0, 0], r[0, 2], r[2, 0], r[2, 2] = c, s, -s, c
-    return r
-
-
-def _rot_z(angle: float) -> np.ndarray:
-    c, s = math.cos(angle), math.sin(angle)
-    r = np.eye(4)
-    r[0:2, 0:2] = [[c, -s], [s, c]]
+    r[i, i], r[i, j], r[j, i], r[j, j] = c, -s, s, c
     return r
 
 
@@ -184,7 +172,7 @@ def _chair(rng: np.random.Generator) -> Parts:
         else:
             back.append(_box([0, bh * 0.35, 0], [w, rail * 0.7, bt]))
     tilt = rng.uniform(0.0, math.radians(14))
-    parts += _transformed(back, _translation([0, seat_h, -d / 2 + bt / 2]) @ _rot_x(-tilt))
+    parts += _transformed(back, _translation([0, seat_h, -d / 2 + bt / 2]) @ _rotation(0, -tilt))
     if rng.random() < 0.4:  # armrests
         arm_h = seat_h + rng.uniform(0.16, 0.26)
         at = rng.uniform(0.04, 0.07)
@@ -261,7 +249,7 @@ def _airplane(rng: np.random.Generator) -> Parts:
     wing_z = rng.uniform(-0.05, 0.1)
     for s in (-1, 1):
         wing = _box([s * span / 4, 0, 0], [span / 2, 0.02, chord])
-        wing.apply_transform(_translation([0, wing_y, wing_z]) @ _rot_y(s * sweep) @ _rot_z(s * dihedral))
+        wing.apply_transform(_translation([0, wing_y, wing_z]) @ _rotation(1, s * sweep) @ _rotation(2, s * dihedral))
         parts.append(wing)
     engines = int(rng.choice([0, 2, 4], p=[0.25, 0.5, 0.25]))
     er, el = rng.uniform(0.03, 0.045), rng.uniform(0.15, 0.22)
@@ -276,7 +264,7 @@ def _airplane(rng: np.random.Generator) -> Parts:
     tail_z = -length / 2 + fin_c / 2 + 0.02
     fin_sweep = rng.uniform(0.2, 0.6)
     fin = _box([0, fin_h / 2, 0], [0.015, fin_h, fin_c])
-    fin.apply_transform(_translation([0, radius * 0.5, tail_z]) @ _rot_x(-fin_sweep))
+    fin.apply_transform(_translation([0, radius * 0.5, tail_z]) @ _rotation(0, -fin_sweep))
     parts.append(fin)
     stab_span, stab_c = span * rng.uniform(0.3, 0.45), chord * rng.uniform(0.45, 0.7)
     if rng.random() < 0.2:  # T-tail: on top of the swept fin
@@ -689,23 +677,50 @@ def build_dataset(
         The manifest (also written to ``dataset.json``): classes, counts per class and split, seed, ...
     """
     from gen3d.data.normalize import GlobalNorm
-    from gen3d.utils import atomic_path, atomic_write_text, progress
+    from gen3d.utils import atomic_write_text
 
     names = check_classes(classes)
     fractions = parse_split(split)
-    if per_class < 1:
-        raise InputError(f"--per-class must be at least 1, got {per_class}")
-    if points < 1:
-        raise InputError(f"--points must be at least 1, got {points}")
-    if seed < 0:
-        raise InputError(f"--seed must be non-negative, got {seed}")
+    for flag, value, lowest in (("--per-class", per_class, 1), ("--points", points, 1), ("--seed", seed, 0)):
+        if value < lowest:
+            raise InputError(f"{flag} must be {'non-negative' if lowest == 0 else 'at least 1'}, got {value}")
     root = Path(root)
     _check_output_root(root)
     previous = _previous_classes(root)
     indices = split_indices(per_class, fractions)
     jobs = [(name, s, i) for name in names for s in SPLITS for i in indices[s]]
+    written, moments = _write_clouds(root, jobs, seed, points, show_progress)
+    _remove_stale_clouds(root, names, previous, written)
+    manifest = {
+        "generator": "gen3d.procedural",
+        "version": GENERATOR_VERSION,
+        "classes": names,
+        "per_class": per_class,
+        "seed": seed,
+        "points": points,
+        "split": list(fractions),
+        "counts": {name: {s: len(indices[s]) for s in SPLITS} for name in names},
+        "layout": "<root>/<class>/<split>/<id>.npy",
+    }
+    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    if moments[0]:
+        GlobalNorm.from_moments(*moments).save(root / NORMALIZATION)
+    return manifest
+
+
+def _write_clouds(
+    root: Path, jobs: list[tuple[str, str, int]], seed: int, points: int, show_progress: bool | None
+) -> tuple[set[Path], tuple[int, np.ndarray, float]]:
+    """Write the cloud of every ``(class, split, index)`` job.
+
+    Returns:
+        The written files, and the moments of the train clouds' coordinates (count, per-axis sum, sum of
+        squares) from which the normalisation is fitted.
+    """
+    from gen3d.utils import atomic_path, progress
+
     written: set[Path] = set()
-    n_train, coord_sum, square_sum = 0, np.zeros(3), 0.0  # running moments for the normalisation
+    n_train, coord_sum, square_sum = 0, np.zeros(3), 0.0
     for name, s, i in progress(jobs, "building shapes", disable=None if show_progress is None else not show_progress):
         cloud = shape_points(name, i, seed, points)  # (P, 3)
         path = root / name / s / f"{shape_id(i)}.npy"
@@ -719,7 +734,12 @@ def build_dataset(
                 coord_sum + c64.sum(axis=0),
                 square_sum + float(np.square(c64).sum()),
             )
-    for name in dict.fromkeys(names + previous):  # remove clouds of an earlier build that this one lacks
+    return written, (n_train, coord_sum, square_sum)
+
+
+def _remove_stale_clouds(root: Path, names: list[str], previous: list[str], written: set[Path]) -> None:
+    """Delete the clouds of an earlier build that this one did not write (and create empty split folders)."""
+    for name in dict.fromkeys(names + previous):
         for s in SPLITS:
             folder = root / name / s
             if name in names:
@@ -727,18 +747,3 @@ def build_dataset(
             for f in sorted(folder.glob("*.npy")):
                 if f not in written:
                     f.unlink()
-    manifest = {
-        "generator": "gen3d.procedural",
-        "version": GENERATOR_VERSION,
-        "classes": names,
-        "per_class": per_class,
-        "seed": seed,
-        "points": points,
-        "split": list(fractions),
-        "counts": {name: {s: len(indices[s]) for s in SPLITS} for name in names},
-        "layout": "<root>/<class>/<split>/<id>.npy",
-    }
-    atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    if n_train:
-        GlobalNorm.from_moments(n_train, coord_sum, square_sum).save(root / NORMALIZATION)
-    return manifest

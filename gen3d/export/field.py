@@ -1,5 +1,9 @@
 """Exports of generated radiance fields (GRAF, pi-GAN): density grids and marching-cubes meshes, turntable frames
-and GIFs."""
+and GIFs.
+
+Files are written by gen3d's one mesh writer and one animation writer: :func:`save_mesh` is
+:func:`gen3d.export.mesh.save_mesh`, and :func:`save_gif` calls :func:`gen3d.export.turntable.write_animation`.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,12 @@ from torch import Tensor
 
 from gen3d.errors import InputError
 from gen3d.export.images import to_uint8
+from gen3d.export.mesh import save_mesh
+from gen3d.export.turntable import write_animation
 from gen3d.models.graf.field import RadianceField
 from gen3d.models.graf.generator import Generator
-from gen3d.utils import atomic_path
+
+__all__ = ["density_grid", "extract_mesh", "render_turntable", "save_gif", "save_mesh", "turntable_poses"]
 
 DEFAULT_LEVEL = 10.0  # density iso-level (pi-GAN's extract_shapes threshold)
 
@@ -87,14 +94,6 @@ def extract_mesh(
     return mesh
 
 
-def save_mesh(mesh, path: str | os.PathLike) -> Path:
-    """Write a trimesh mesh atomically; the format follows the suffix (.ply, .obj, .glb, .stl, .off)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        mesh.export(tmp, file_type=path.suffix.lstrip(".").lower())
-    return path
-
-
 def turntable_poses(generator: Generator, n_frames: int = 40, v: float | None = None) -> Float[Tensor, "N 4 4"]:
     """Cameras around the object at the largest radius (GRAF's ``get_render_poses``).
 
@@ -152,12 +151,5 @@ def render_turntable(
 
 
 def save_gif(frames: np.ndarray, path: str | os.PathLike, fps: float = 20.0) -> Path:
-    """Write (N, H, W, 3) uint8 frames as a looping GIF (imageio), atomically."""
-    import imageio.v3 as iio
-
-    if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != np.uint8:
-        raise ValueError(f"frames must be (N, H, W, 3) uint8, got {frames.shape} {frames.dtype}")
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        iio.imwrite(tmp, list(frames), extension=".gif", duration=1000.0 / fps, loop=0)
-    return path
+    """Write (N, H, W, 3) uint8 frames as a looping GIF, atomically (:func:`gen3d.export.turntable.write_animation`)."""
+    return write_animation(list(frames), path, fps=fps)

@@ -3,7 +3,8 @@
 Point clouds go through open3d: normals are estimated from k nearest neighbours, oriented consistently by
 propagation over a tangent-plane graph, and flipped as a whole to point away from the centroid (a closed
 shape's outward side). Density fields go through ``skimage.measure.marching_cubes`` on a regular grid.
-Every mesh is returned as a ``trimesh.Trimesh`` and written atomically as OBJ, PLY, GLB or STL.
+Every mesh is returned as a ``trimesh.Trimesh`` and written atomically as OBJ, PLY, GLB or STL by
+:func:`save_mesh`, gen3d's one mesh writer.
 """
 
 from __future__ import annotations
@@ -292,12 +293,10 @@ def save_mesh(mesh: Any, path: str | os.PathLike) -> Path:
     """
     import trimesh
 
-    from gen3d.utils import atomic_path
+    from gen3d.utils import atomic_path, check_suffix
 
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in MESH_SUFFIXES:
-        raise InputError(f"unsupported mesh format {suffix!r}; expected one of {', '.join(MESH_SUFFIXES)}", p)
+    suffix = check_suffix(p, MESH_SUFFIXES, "mesh")
     if not isinstance(mesh, trimesh.Trimesh):
         mesh = trimesh.Trimesh(vertices=np.asarray(mesh.vertices), faces=np.asarray(mesh.faces), process=False)
     if len(mesh.faces) == 0:

@@ -1,20 +1,27 @@
-"""A small numpy point rasteriser for previews: turntables, thumbnails and the viewer's colours.
+"""Point previews (turntables, thumbnails, the viewer's colours) drawn by the rendering core's point splatting.
 
-Not differentiable and not meant for training (``renderers.points`` is); it only has to draw a few
-thousand to a few hundred thousand points into an image quickly and deterministically, with a z-buffer,
-so that exports need neither a GPU nor an OpenGL context.
+gen3d has one point rasteriser, :func:`renderers.points.render_points` (soft, depth-ordered Gaussian splats,
+pure PyTorch, fast enough on a CPU). This module feeds it numpy clouds and returns uint8 images, and holds
+what previews share: cameras on an orbit around a cloud, a fit of the orbit radius to the cloud, and a
+height colour map. No GPU and no OpenGL context is needed.
 
 Camera convention (OpenGL, as in ``renderers``): a camera-to-world matrix ``c2w`` (4, 4) whose columns are
-the camera's right, up and backward axes and its position; the camera looks down its -z axis.
+the camera's right, up and backward axes and its position; the camera looks down its -z axis. Previews are
+y up.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from gen3d.export.grid import zbuffer
+from gen3d.data.multiview import look_at_c2w
+from gen3d.export.images import to_uint8
+
+_NEAR = 1e-3  # points closer to the camera than this are not drawn (renderers.points' default ``near``)
 
 # Anchor colours of the height colour map (low -> high), RGB in [0, 1].
 _HEIGHT_ANCHORS = np.array(
@@ -59,30 +66,22 @@ def height_colors(points: np.ndarray, axis: int = 1) -> np.ndarray:
     return np.round(colormap(t) * 255).astype(np.uint8)
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray | None = None) -> np.ndarray:
-    """Camera-to-world matrix of a camera at ``eye`` looking at ``target``.
+def fit_view(points: np.ndarray, fov_deg: float, margin: float = 1.15) -> tuple[np.ndarray, float]:
+    """Where to look and from how far so that the whole cloud is in view from any direction.
 
     Args:
-        eye: (3,) camera position.
-        target: (3,) point the camera looks at.
-        up: (3,) world up direction (y by default).
+        points: (P, 3) points.
+        fov_deg: the camera's field of view in degrees.
+        margin: ratio of the camera's view cone to the cloud's bounding sphere.
 
     Returns:
-        (4, 4) float64 camera-to-world matrix (OpenGL: the camera looks down its -z axis).
+        The centre of the cloud's bounding box (3,) and the camera distance from it, at which the sphere
+        around that centre through the farthest point fills the view up to ``margin``.
     """
-    eye = np.asarray(eye, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
-    up = np.array([0.0, 1.0, 0.0]) if up is None else np.asarray(up, dtype=np.float64)
-    back = eye - target
-    back /= np.linalg.norm(back)
-    right = np.cross(up, back)
-    if np.linalg.norm(right) < 1e-9:  # looking along the up axis: pick any perpendicular right
-        right = np.cross(np.array([0.0, 0.0, 1.0]), back)
-    right /= np.linalg.norm(right)
-    true_up = np.cross(back, right)
-    c2w = np.eye(4)
-    c2w[:3, 0], c2w[:3, 1], c2w[:3, 2], c2w[:3, 3] = right, true_up, back, eye
-    return c2w
+    pts = np.asarray(points, dtype=np.float64)
+    center = 0.5 * (pts.min(axis=0) + pts.max(axis=0))
+    extent = float(np.linalg.norm(pts - center, axis=1).max()) or 1.0
+    return center, margin * extent / math.sin(math.radians(fov_deg) / 2.0)
 
 
 def orbit_poses(
@@ -95,7 +94,7 @@ def orbit_poses(
         radius: distance from the target.
         elevation_deg: angle above the horizontal plane.
         target: (3,) orbit centre (origin by default).
-        start_deg: azimuth of the first pose, degrees.
+        start_deg: azimuth of the first pose in degrees, from +z towards +x.
 
     Returns:
         (n, 4, 4) camera-to-world matrices.
@@ -106,70 +105,81 @@ def orbit_poses(
     for i in range(n):
         azim = math.radians(start_deg) + 2.0 * math.pi * i / n
         offset = radius * np.array([math.cos(elev) * math.sin(azim), math.sin(elev), math.cos(elev) * math.cos(azim)])
-        poses.append(look_at(target + offset, target))
+        poses.append(look_at_c2w(target + offset, up=(0.0, 1.0, 0.0), target=target))
     return np.stack(poses) if poses else np.zeros((0, 4, 4))
 
 
 def render_points(
-    points: np.ndarray,
+    points: Any,
     c2w: np.ndarray,
     size: tuple[int, int],
     colors: np.ndarray | None = None,
     fov_deg: float = 40.0,
     radius_px: float = 1.5,
-    background: tuple[int, int, int] = (255, 255, 255),
+    background: Sequence[int] = (255, 255, 255),
     depth_shading: float = 0.35,
 ) -> np.ndarray:
-    """Draw points as shaded discs with a z-buffer (nearest fragment wins).
+    """Draw point clouds with :func:`renderers.points.render_points`: nearer splats cover farther ones.
+
+    One cloud ``(P, 3)`` seen from ``c2w (4, 4)`` gives one image; ``B`` clouds ``(B, P, 3)`` seen from
+    ``(B, 4, 4)`` cameras are drawn in one call and give ``B`` images.
 
     Args:
-        points: (P, 3) world coordinates.
-        c2w: (4, 4) camera-to-world matrix (OpenGL convention).
-        size: (H, W) of the image.
-        colors: (P, 3) uint8 or float [0, 1] colours; coloured by height when None.
-        fov_deg: vertical field of view.
-        radius_px: disc radius in pixels.
+        points: (P, 3) or (B, P, 3) world coordinates.
+        c2w: (4, 4) or (B, 4, 4) camera-to-world matrices (OpenGL convention).
+        size: (H, W) of the images.
+        colors: (P, 3) or (B, P, 3) colours, uint8 or float in [0, 1]; coloured by height when None.
+        fov_deg: field of view across the image width, degrees.
+        radius_px: splat radius in pixels (a Gaussian footprint of standard deviation ``radius_px / 2``).
         background: RGB of empty pixels.
-        depth_shading: how much farther points are darkened (0 = not at all).
+        depth_shading: how much the farthest point of an image is darkened relative to its nearest
+            (0 = not at all).
 
     Returns:
-        (H, W, 3) uint8 image.
+        (H, W, 3) or (B, H, W, 3) uint8.
     """
+    import torch
+
+    from renderers import intrinsics
+    from renderers import render_points as splat
+
     H, W = size
     pts = np.asarray(points, dtype=np.float64)
-    if colors is None:
-        colors = height_colors(pts)
-    col = np.asarray(colors)
-    col = col.astype(np.float64) / 255.0 if col.dtype == np.uint8 else col.astype(np.float64)  # (P, 3)
-    w2c = np.linalg.inv(np.asarray(c2w, dtype=np.float64))
-    cam = pts @ w2c[:3, :3].T + w2c[:3, 3]  # (P, 3)
-    depth = -cam[:, 2]  # (P,) distance along the viewing direction
-    keep = depth > 1e-6
-    cam, depth, col = cam[keep], depth[keep], col[keep]
-    image = np.empty((H, W, 3), dtype=np.float64)
-    image[:] = np.asarray(background, dtype=np.float64) / 255.0
-    if len(depth) == 0:
-        return np.round(image * 255).astype(np.uint8)
-    focal = 0.5 * H / math.tan(math.radians(fov_deg) / 2.0)
-    u = focal * cam[:, 0] / depth + 0.5 * W  # (P,) column, pixel centres at +0.5
-    v = -focal * cam[:, 1] / depth + 0.5 * H  # (P,) row (image y points down)
-    d_near, d_far = float(depth.min()), float(depth.max())
-    fade = 1.0 - depth_shading * ((depth - d_near) / (d_far - d_near) if d_far > d_near else np.zeros_like(depth))
+    batched = pts.ndim == 3
+    pts = pts if batched else pts[None]  # (B, P, 3)
+    cams = np.asarray(c2w, dtype=np.float64).reshape(-1, 4, 4)  # (B, 4, 4)
+    rgb = np.stack([height_colors(p) for p in pts]) if colors is None else np.asarray(colors)
+    rgb = rgb / 255.0 if rgb.dtype == np.uint8 else rgb.astype(np.float64)
+    rgb = np.broadcast_to(rgb, pts.shape) * _depth_fade(pts, cams, depth_shading)[..., None]  # (B, P, 3)
+    images, _ = splat(
+        torch.tensor(pts, dtype=torch.float32),
+        torch.tensor(rgb, dtype=torch.float32),
+        torch.tensor(cams, dtype=torch.float32),
+        intrinsics(H, W, fov_deg),
+        H,
+        W,
+        radius=radius_px,
+        background=torch.tensor(background, dtype=torch.float32) / 255.0,
+        near=_NEAR,
+    )  # (B, H, W, 3)
+    images = to_uint8(images.numpy())
+    return images if batched else images[0]
 
-    r = max(float(radius_px), 0.5)
-    reach = int(math.ceil(r))
-    offsets = [
-        (dx, dy) for dy in range(-reach, reach + 1) for dx in range(-reach, reach + 1) if dx * dx + dy * dy <= r * r
-    ]
-    frag_xy, frag_depth, frag_rgb = [], [], []
-    base = np.floor(np.stack([u, v], axis=-1)).astype(np.int64)  # (P, 2) column, row
-    for dx, dy in offsets:
-        bulge = math.sqrt(max(0.0, 1.0 - (dx * dx + dy * dy) / (r * r + 1e-9)))  # sphere-like disc shading
-        frag_xy.append(base + np.array([dx, dy]))
-        frag_depth.append(depth)
-        frag_rgb.append(col * (fade * (0.75 + 0.25 * bulge))[:, None])
-    rgb_all = np.concatenate(frag_rgb)  # (F, 3)
-    owner = zbuffer(np.concatenate(frag_xy), np.concatenate(frag_depth), H, W)  # (H, W) nearest fragment
-    hit = owner >= 0
-    image[hit] = rgb_all[owner[hit]]
-    return np.round(np.clip(image, 0.0, 1.0) * 255).astype(np.uint8)
+
+def _depth_fade(points: np.ndarray, c2w: np.ndarray, strength: float) -> np.ndarray:
+    """Brightness ``1 - strength * t`` of each point, ``t`` its depth from 0 (nearest) to 1 (farthest) in its image.
+
+    Args:
+        points: (B, P, 3) world coordinates.
+        c2w: (B, 4, 4) cameras.
+        strength: darkening of the farthest point.
+
+    Returns:
+        (B, P) factors in [1 - strength, 1] (1 for points behind the camera).
+    """
+    depth = np.einsum("bpk,bk->bp", c2w[:, None, :3, 3] - points, c2w[:, :3, 2])  # (B, P) in front of the camera
+    front = depth > _NEAR
+    near = np.where(front, depth, np.inf).min(axis=1, keepdims=True)  # (B, 1)
+    far = np.where(front, depth, -np.inf).max(axis=1, keepdims=True)
+    t = np.divide(depth - near, far - near, out=np.zeros_like(depth), where=front & (far > near))
+    return 1.0 - strength * t

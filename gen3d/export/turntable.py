@@ -1,9 +1,10 @@
 """Turntable animations: a camera circling a point cloud, a mesh or a radiance field, saved as GIF (or MP4).
 
-Point clouds and meshes are drawn with the numpy rasteriser of :mod:`gen3d.export.raster` (meshes as a
-dense, Lambert-shaded sample of their surface), so a turntable needs no GPU and no OpenGL context. Radiance
+Point clouds and meshes are drawn by the point rasteriser of :mod:`gen3d.export.raster` (meshes as a dense,
+Lambert-shaded sample of their surface), so a turntable needs no GPU and no OpenGL context. Radiance
 fields are rendered by their own ``render(c2w, H, W)`` (see :class:`gen3d.inference.sources.FieldSource`).
 GIF is written with imageio's Pillow plugin; MP4 needs the ``imageio-ffmpeg`` package.
+:func:`write_animation` is gen3d's one animation writer.
 """
 
 from __future__ import annotations
@@ -18,17 +19,35 @@ import numpy as np
 
 from gen3d.errors import Gen3DError, InputError
 from gen3d.export.images import to_uint8
-from gen3d.export.raster import height_colors, orbit_poses, render_points
+from gen3d.export.raster import fit_view, height_colors, orbit_poses, render_points
 
 ANIMATION_SUFFIXES = (".gif", ".mp4")
+_POINTS_PER_CALL = 1 << 20  # points of all frames rendered in one call (bounds memory)
 
 
-def _fit(points: np.ndarray, fov_deg: float, margin: float = 1.15) -> tuple[np.ndarray, float]:
-    """Centre of the bounding box and an orbit radius at which the bounding sphere fills the view."""
-    lo, hi = points.min(axis=0), points.max(axis=0)
-    center = 0.5 * (lo + hi)
-    extent = float(np.linalg.norm(hi - lo)) * 0.5 or 1.0
-    return center, margin * extent / np.sin(np.radians(fov_deg) / 2.0)
+def _orbit_frames(
+    points: np.ndarray,
+    colors: Callable[[np.ndarray], np.ndarray],
+    n_frames: int,
+    size: int,
+    elevation_deg: float,
+    fov_deg: float,
+    radius_px: float,
+    depth_shading: float,
+) -> list[np.ndarray]:
+    """Frames of a camera orbiting ``points`` once; ``colors(c2w)`` gives the (P, 3) colours seen from ``c2w``."""
+    if n_frames < 1 or size < 8:
+        raise InputError(f"need at least 1 frame and 8 pixels, got {n_frames} frames of {size} px")
+    center, distance = fit_view(points, fov_deg)
+    poses = orbit_poses(n_frames, distance, elevation_deg, target=center)  # (T, 4, 4)
+    per_call = max(1, _POINTS_PER_CALL // len(points))  # frames drawn together
+    frames = []
+    for start in range(0, n_frames, per_call):
+        cams = poses[start : start + per_call]  # (T', 4, 4)
+        clouds = np.broadcast_to(points, (len(cams), *points.shape))
+        rgb = np.stack([colors(c2w) for c2w in cams])  # (T', P, 3)
+        frames += list(render_points(clouds, cams, (size, size), rgb, fov_deg, radius_px, depth_shading=depth_shading))
+    return frames
 
 
 def turntable_points(
@@ -47,8 +66,8 @@ def turntable_points(
         n_frames: frames per revolution.
         size: image height and width in pixels.
         elevation_deg: camera elevation above the horizontal plane (y up).
-        fov_deg: vertical field of view.
-        radius_px: point radius in pixels (by default about size / 160).
+        fov_deg: field of view in degrees.
+        radius_px: point radius in pixels (by default about size / 128).
         colors: (P, 3) colours; height colour map when None.
 
     Returns:
@@ -57,13 +76,9 @@ def turntable_points(
     from gen3d.data.io import check_points
 
     pts = check_points(points, "points", ndim=(2,)).astype(np.float64)
-    if n_frames < 1 or size < 8:
-        raise InputError(f"need at least 1 frame and 8 pixels, got {n_frames} frames of {size} px")
-    center, dist = _fit(pts, fov_deg)
-    colors = height_colors(pts) if colors is None else colors
-    r = max(1.0, size / 160.0) if radius_px is None else radius_px
-    poses = orbit_poses(n_frames, dist, elevation_deg, target=center)
-    return [render_points(pts, c2w, (size, size), colors=colors, fov_deg=fov_deg, radius_px=r) for c2w in poses]
+    rgb = height_colors(pts) if colors is None else colors
+    r = max(1.0, size / 128.0) if radius_px is None else radius_px
+    return _orbit_frames(pts, lambda c2w: rgb, n_frames, size, elevation_deg, fov_deg, r, depth_shading=0.35)
 
 
 def turntable_mesh(
@@ -83,7 +98,7 @@ def turntable_mesh(
         n_frames: frames per revolution.
         size: image height and width in pixels.
         elevation_deg: camera elevation.
-        fov_deg: vertical field of view.
+        fov_deg: field of view in degrees.
         samples: surface points drawn (default 2 * size^2, enough to cover the silhouette).
         color: base RGB in [0, 1].
         seed: seed of the surface sampling.
@@ -95,23 +110,19 @@ def turntable_mesh(
 
     if len(mesh.faces) == 0:
         raise InputError("the mesh has no faces to draw")
-    count = int(samples or 2 * size * size)
-    pts, face_idx = trimesh.sample.sample_surface(mesh, count, seed=seed)  # (S, 3), (S,)
-    normals = np.asarray(mesh.face_normals)[face_idx]  # (S, 3)
+    pts, face_idx = trimesh.sample.sample_surface(mesh, int(samples or 2 * size * size), seed=seed)  # (S, 3), (S,)
     pts = np.asarray(pts, dtype=np.float64)
-    center, dist = _fit(pts, fov_deg)
-    frames = []
-    for c2w in orbit_poses(n_frames, dist, elevation_deg, target=center):
+    normals = np.asarray(mesh.face_normals)[face_idx]  # (S, 3)
+
+    def lambert(c2w: np.ndarray) -> np.ndarray:
         view = c2w[:3, 3] - pts
         view /= np.linalg.norm(view, axis=1, keepdims=True)  # (S, 3) towards the camera
         facing = np.sum(normals * view, axis=1)  # (S,)
         # Two-sided Lambert with a headlight plus ambient; back faces a little darker.
         shade = 0.25 + 0.75 * np.abs(facing) * np.where(facing >= 0, 1.0, 0.7)
-        rgb = np.clip(np.asarray(color)[None, :] * shade[:, None], 0.0, 1.0)
-        frames.append(
-            render_points(pts, c2w, (size, size), colors=rgb, fov_deg=fov_deg, radius_px=1.0, depth_shading=0.0)
-        )
-    return frames
+        return np.clip(np.asarray(color)[None, :] * shade[:, None], 0.0, 1.0)
+
+    return _orbit_frames(pts, lambert, n_frames, size, elevation_deg, fov_deg, radius_px=1.0, depth_shading=0.0)
 
 
 def turntable_field(
@@ -159,11 +170,10 @@ def check_animation_path(path: str | os.PathLike) -> Path:
         InputError: for another suffix.
         Gen3DError: for ``.mp4`` when the ``imageio-ffmpeg`` package is missing.
     """
+    from gen3d.utils import check_suffix
+
     p = Path(path)
-    suffix = p.suffix.lower()
-    if suffix not in ANIMATION_SUFFIXES:
-        raise InputError(f"unsupported animation format {suffix!r}; expected .gif or .mp4", p)
-    if suffix == ".mp4" and not has_mp4_backend():
+    if check_suffix(p, ANIMATION_SUFFIXES, "animation") == ".mp4" and not has_mp4_backend():
         raise Gen3DError(
             f"{p}: writing MP4 needs the imageio-ffmpeg package (pip install imageio-ffmpeg); write a .gif instead"
         )

@@ -38,6 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gen3d.data.images import IMAGE_SUFFIXES, list_image_files
 from gen3d.errors import Gen3DError, InputError
 from gen3d.utils.device import resolve_device
 
@@ -52,12 +53,10 @@ __all__ = [
     "frechet_distance",
     "image_features",
     "kernel_inception_distance",
-    "list_images",
     "load_inception",
 ]
 
 WEIGHTS_ENV = "GEN3D_FID_WEIGHTS"
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 INCEPTION_SIZE = 299
 FEATURE_DIM = 2048
 
@@ -169,23 +168,6 @@ def load_inception(
     return _CACHE[key]
 
 
-def list_images(folder: str | os.PathLike) -> list[Path]:
-    """PNG/JPEG files under ``folder`` (recursively), sorted by path.
-
-    Raises:
-        InputError: the folder is missing, not a folder, or holds no images.
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise InputError("no such image folder", root)
-    if not root.is_dir():
-        raise InputError("expected a folder of images, found a file", root)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise InputError(f"folder holds no images ({', '.join(IMAGE_SUFFIXES)})", root)
-    return files
-
-
 def _read_image(path: Path) -> np.ndarray:
     from PIL import Image
 
@@ -199,7 +181,7 @@ def _read_image(path: Path) -> np.ndarray:
 def _batches(source: Any, batch_size: int) -> tuple[Iterator[list[np.ndarray]], int]:
     """Batches of (H, W, 3) uint8 images from an array or a folder, and the image count."""
     if isinstance(source, (str, os.PathLike)):
-        files = list_images(source)
+        files = list_image_files(source)
 
         def from_files() -> Iterator[list[np.ndarray]]:
             for start in range(0, len(files), batch_size):

@@ -4,7 +4,8 @@ LION / PVD (:func:`sample_lion_to_files`): ``<out>/samples.npz`` (key ``points``
 original frame), one PLY per shape (``<out>/ply/sample_<i>.ply``), a PNG grid (``<out>/samples.png``) and the
 sampler's configuration (``<out>/sampler.json``). The same checkpoint, seed and options give the same samples.
 
-GRAF (:func:`sample_graf_to_files`): ``sample_XX.png`` renders at random training poses (or a given ``u``/``v``),
+GRAF (:func:`sample_graf_to_files`): ``images/sample_XX.png`` renders at random training poses (or a given
+``u``/``v``; the folder holds the samples only, so ``gen3d evaluate images --fake <out>/images`` takes it as it is),
 ``grid.png``, a turntable GIF and a marching-cubes mesh of the first sample.
 """
 
@@ -112,7 +113,7 @@ def sample_graf_to_files(
 
     Args:
         ckpt: GRAF checkpoint.
-        out_dir: output folder: ``sample_XX.png``, ``grid.png``, ``turntable.gif``, ``sample_00.ply``.
+        out_dir: output folder: ``images/sample_XX.png``, ``grid.png``, ``turntable.gif``, ``sample_00.ply``.
         n: number of samples.
         size: image side (default the training size).
         seed: seed of the codes (and of the poses when ``u``/``v`` are not given).
@@ -167,7 +168,7 @@ def graf_codes_and_poses(
 
 
 def write_graf_images(gen: Any, z: Any, c2w: Any, size: int | None, out: Path) -> dict[str, Any]:
-    """Render ``z`` at ``c2w`` (8 at a time) into ``out/sample_XX.png`` and ``out/grid.png``; returns
+    """Render ``z`` at ``c2w`` (8 at a time) into ``out/images/sample_XX.png`` and ``out/grid.png``; returns
     ``{"images": [paths], "grid": path}``."""
     import torch
 
@@ -175,7 +176,9 @@ def write_graf_images(gen: Any, z: Any, c2w: Any, size: int | None, out: Path) -
 
     with torch.no_grad():
         rgb = torch.cat([gen.render(z[i : i + 8], c2w[i : i + 8], size)["rgb"] for i in range(0, len(z), 8)])
-    images = [str(save_png(out / f"sample_{i:02d}.png", img)) for i, img in enumerate(to_uint8(rgb, (-1.0, 1.0)))]
+    images = [
+        str(save_png(out / "images" / f"sample_{i:02d}.png", img)) for i, img in enumerate(to_uint8(rgb, (-1.0, 1.0)))
+    ]
     return {"images": images, "grid": str(save_png(out / "grid.png", image_grid(rgb)))}
 
 

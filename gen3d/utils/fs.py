@@ -1,4 +1,4 @@
-"""Filesystem helpers: atomic writes (no half-written output) and path validation."""
+"""Filesystem helpers: atomic writes (no half-written output), path validation and file listing."""
 
 from __future__ import annotations
 
@@ -63,3 +63,49 @@ def check_exists(path: str | os.PathLike, kind: str = "file or folder") -> Path:
     if kind == "folder" and not p.is_dir():
         raise InputError("expected a folder, found a file", p)
     return p
+
+
+def check_suffix(path: str | os.PathLike, suffixes: tuple[str, ...], kind: str) -> str:
+    """The lower-case suffix of ``path``, raising :class:`InputError` unless it is one of ``suffixes``.
+
+    Args:
+        path: a file name.
+        suffixes: accepted suffixes, lower case with the dot (``(".ply", ".npy")``).
+        kind: what the file holds, for the message (``"mesh"`` gives "unsupported mesh format").
+
+    Returns:
+        The suffix, e.g. ``".ply"``.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    if suffix not in suffixes:
+        raise InputError(f"unsupported {kind} format {suffix!r}; expected one of {', '.join(suffixes)}", p)
+    return suffix
+
+
+def list_files(root: str | os.PathLike, suffixes: tuple[str, ...], kind: str) -> list[Path]:
+    """Every file under ``root`` (recursively) whose suffix is in ``suffixes``, sorted by relative path.
+
+    Args:
+        root: a folder.
+        suffixes: accepted suffixes, lower case with the dot; the match ignores case.
+        kind: what the files hold, for messages (``"image"`` gives "no such image folder").
+
+    Returns:
+        The files, sorted by their path relative to ``root`` (``"a/b.png"`` as a string).
+
+    Raises:
+        InputError: ``root`` is missing, is a file, or holds no matching file.
+    """
+    r = Path(root)
+    if not r.exists():
+        raise InputError(f"no such {kind} folder", r)
+    if not r.is_dir():
+        raise InputError(f"expected a folder of {kind} files, found a file", r)
+    files = sorted(
+        (f for f in r.rglob("*") if f.is_file() and f.suffix.lower() in suffixes),
+        key=lambda f: f.relative_to(r).as_posix(),
+    )
+    if not files:
+        raise InputError(f"folder holds no {kind} files ({', '.join(suffixes)})", r)
+    return files

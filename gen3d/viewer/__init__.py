@@ -5,8 +5,7 @@ Names are imported on first use, so ``import gen3d.viewer`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gen3d.utils.lazy import lazy_attributes
 
 _LAZY = {
     "ViewerApp": "gen3d.viewer.app",
@@ -18,9 +17,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'gen3d.viewer' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY)

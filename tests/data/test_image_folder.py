@@ -21,12 +21,8 @@ def test_recursive_sorted_listing(tmp_path):
     for rel in ["b/2.png", "a/1.JPG", "a/0.jpeg", "top.png", "skip.txt", "skip.gif"]:
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_bytes(b"")
-    assert [f.relative_to(tmp_path).as_posix() for f in list_image_files(tmp_path)] == [
-        "a/0.jpeg",
-        "a/1.JPG",
-        "b/2.png",
-        "top.png",
-    ]
+    expected = ["a/0.jpeg", "a/1.JPG", "b/2.png", "top.png"]
+    assert [f.relative_to(tmp_path).as_posix() for f in list_image_files(tmp_path)] == expected
 
 
 def test_items_are_chw_in_minus_one_one(tmp_path):
@@ -85,11 +81,14 @@ def test_hflip_gives_the_image_or_its_mirror(tmp_path):
 
 
 def test_bad_image_files(tmp_path):
-    with pytest.raises(InputError, match="no such folder"):
+    with pytest.raises(InputError, match="no such image folder"):
         ImageFolderDataset(tmp_path / "none")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="holds no images"):
+    with pytest.raises(InputError, match=r"holds no image files \(.png, .jpg, .jpeg\)"):
         ImageFolderDataset(tmp_path / "empty")
+    (tmp_path / "file.png").write_bytes(b"")
+    with pytest.raises(InputError, match="expected a folder of image files, found a file"):
+        ImageFolderDataset(tmp_path / "file.png")
     _solid(tmp_path / "ok" / "a.png", (1, 2, 3))
     (tmp_path / "ok" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
     good = (tmp_path / "ok" / "a.png").read_bytes()

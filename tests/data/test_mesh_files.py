@@ -128,29 +128,39 @@ def test_glb_scene_is_flattened_with_transforms(tmp_path):
     np.testing.assert_allclose(mesh.bounds, [[-1, -4, -1], [5.5, 0.5, 1]], atol=1e-6)
 
 
-def test_bad_mesh_files(tmp_path):
-    (tmp_path / "empty.obj").write_text("")
-    with pytest.raises(InputError, match="empty.obj: no geometry"):
-        load_mesh(tmp_path / "empty.obj")
-    (tmp_path / "bad.glb").write_bytes(b"glTF\x02\x00\x00\x00garbage")
-    with pytest.raises(InputError, match="bad.glb: not a readable .glb mesh"):
-        load_mesh(tmp_path / "bad.glb")
-    trimesh.PointCloud(np.random.default_rng(0).normal(size=(10, 3))).export(str(tmp_path / "points.ply"))
-    with pytest.raises(InputError, match="points.ply: holds a PointCloud without faces"):
-        load_mesh(tmp_path / "points.ply")
-    full = tmp_path / "box.ply"
-    BOX.export(str(full))
-    (tmp_path / "cut.ply").write_bytes(full.read_bytes()[:-30])
-    with pytest.raises(InputError, match="cut.ply: not a readable .ply mesh"):
-        load_mesh(tmp_path / "cut.ply")
-    (tmp_path / "flat.off").write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n2 0 0\n3 0 1 2\n")
-    with pytest.raises(InputError, match="zero surface area"):
-        load_mesh(tmp_path / "flat.off")
-    (tmp_path / "x.3ds").write_bytes(b"")
-    with pytest.raises(InputError, match="unsupported mesh format"):
-        load_mesh(tmp_path / "x.3ds")
-    with pytest.raises(InputError, match="no such file"):
-        load_mesh(tmp_path / "none.obj")
+def _write_bad_mesh(path, case):
+    if case == "empty.obj":
+        path.write_text("")
+    elif case == "bad.glb":
+        path.write_bytes(b"glTF\x02\x00\x00\x00garbage")
+    elif case == "points.ply":
+        trimesh.PointCloud(np.random.default_rng(0).normal(size=(10, 3))).export(str(path))
+    elif case == "cut.ply":
+        full = path.with_name("box.ply")
+        BOX.export(str(full))
+        path.write_bytes(full.read_bytes()[:-30])
+    elif case == "flat.off":
+        path.write_text("OFF\n3 1 0\n0 0 0\n1 0 0\n2 0 0\n3 0 1 2\n")
+    elif case == "x.3ds":
+        path.write_bytes(b"")
+
+
+@pytest.mark.parametrize(
+    ("case", "match"),
+    [
+        ("empty.obj", "empty.obj: no geometry"),
+        ("bad.glb", "bad.glb: not a readable .glb mesh"),
+        ("points.ply", "points.ply: holds a PointCloud without faces"),
+        ("cut.ply", "cut.ply: not a readable .ply mesh"),
+        ("flat.off", "zero surface area"),
+        ("x.3ds", "unsupported mesh format"),
+        ("none.obj", "none.obj: no such file"),
+    ],
+)
+def test_bad_mesh_files(tmp_path, case, match):
+    _write_bad_mesh(tmp_path / case, case)
+    with pytest.raises(InputError, match=match):
+        load_mesh(tmp_path / case)
 
 
 def test_list_mesh_files_sorted_recursive(tmp_path):

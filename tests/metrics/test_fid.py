@@ -193,7 +193,7 @@ def test_bad_image_inputs(stand_ins, tmp_path):
     with pytest.raises(InputError, match="no such image folder"):
         image_features(tmp_path / "missing", extractor)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(InputError, match="no images"):
+    with pytest.raises(InputError, match="holds no image files"):
         image_features(tmp_path / "empty", extractor)
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "x.png").write_bytes(b"not a png")

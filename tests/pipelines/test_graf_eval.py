@@ -122,6 +122,6 @@ def test_gen3d_sample_recognises_graf_checkpoints(ckpt, tmp_path):
     for name in ("a", "b"):
         argv = ["sample", "--ckpt", str(ckpt), "--n", "2", "--size", "12", "--no-gif", "--no-mesh", "--seed", "5"]
         assert main([*argv, "--out", str(tmp_path / name)]) == 0
-    a, b = (np.asarray(Image.open(tmp_path / n / "sample_01.png")) for n in ("a", "b"))
+    a, b = (np.asarray(Image.open(tmp_path / n / "images" / "sample_01.png")) for n in ("a", "b"))
     assert a.shape == (12, 12, 3) and np.array_equal(a, b)
     assert not (tmp_path / "a" / "samples.npz").exists()

@@ -17,6 +17,13 @@ NVCC = shutil.which("nvcc")
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
+@pytest.fixture
+def cuda_kernels(native_ops):
+    """Skips the test unless ``renderers_ops`` was built with its CUDA kernels."""
+    if not native_ops.with_cuda():
+        pytest.skip("renderers_ops was built without CUDA kernels")
+
+
 def _nvcc_command(source: Path, out: Path, shim: Path) -> list[str]:
     from torch.utils.cpp_extension import include_paths
 
@@ -47,9 +54,7 @@ def test_cuda_sources_compile(tmp_path):
 @pytest.mark.cuda
 @needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_composite_cuda_matches_cpu(native_ops, dtype):
-    if not native_ops.with_cuda():
-        pytest.skip("renderers_ops was built without CUDA kernels")
+def test_composite_cuda_matches_cpu(cuda_kernels, dtype):
     gen = torch.Generator().manual_seed(0)
     counts = torch.tensor([5, 0, 17, 1, 40, 0, 3])
     ray_indices = torch.repeat_interleave(torch.arange(len(counts)), counts)
@@ -77,9 +82,7 @@ def test_composite_cuda_matches_cpu(native_ops, dtype):
 @pytest.mark.cuda
 @needs_gpu
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_raymarch_cuda_matches_cpu(native_ops, dtype):
-    if not native_ops.with_cuda():
-        pytest.skip("renderers_ops was built without CUDA kernels")
+def test_raymarch_cuda_matches_cpu(cuda_kernels, dtype):
     gen = torch.Generator().manual_seed(1)
     occupancy = torch.rand(3, 64, 48, 32, generator=gen) > 0.8
     aabbs = torch.tensor([[-1.0, -1, -1, 1, 1, 1], [-0.5, -1, -0.2, 1, 0.5, 0.8], [0, 0, 0, 2, 1, 1]], dtype=dtype)

@@ -93,6 +93,22 @@ def test_chunking_and_batching_do_not_change_the_image():
     torch.testing.assert_close(full[1:], single, atol=1e-12, rtol=0)
 
 
+def test_a_batch_of_views_renders_each_image_on_its_own():
+    """Images of a batch with their own cameras and point counts in view, chunks spanning several images."""
+    gen = torch.Generator().manual_seed(5)
+    c2w, K = _camera()
+    other = look_at(torch.tensor([[-1.5, 1.0, 2.0]], dtype=torch.float64))
+    points = torch.rand(3, 40, 3, generator=gen, dtype=torch.float64) - 0.5
+    points[1, :25] += 10.0  # most of the second cloud out of view
+    colors = torch.rand(3, 40, 2, generator=gen, dtype=torch.float64)
+    cams = torch.cat([c2w, other, c2w])
+    batch, a_batch = render_points(points, colors, cams, K, 14, 18, radius=1.3, chunk_points=9)
+    for i in range(3):
+        one, a_one = render_points(points[i : i + 1], colors[i : i + 1], cams[i : i + 1], K, 14, 18, radius=1.3)
+        torch.testing.assert_close(batch[i], one[0], atol=1e-12, rtol=0)
+        torch.testing.assert_close(a_batch[i], a_one[0], atol=1e-12, rtol=0)
+
+
 def test_gradients_flow_to_positions_and_colours():
     gen = torch.Generator().manual_seed(2)
     c2w, K = _camera()

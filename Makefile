@@ -38,7 +38,7 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	@touch $@
 
 demo: setup
-	$(VENV)/bin/gen3d demo --out runs/demo
+	COLUMNS=$${COLUMNS:-160} $(VENV)/bin/gen3d demo --out runs/demo  # wide tables when the output is piped
 
 # The default set: everything but the tests marked slow (end-to-end training runs, the nvcc compile check).
 test: setup browser

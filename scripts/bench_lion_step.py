@@ -44,48 +44,48 @@ def alternate(variants: dict[str, Callable[[], object]], rounds: int, repeats: i
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1, as each demo process)")
-    parser.add_argument("--rounds", type=int, default=7, help="rounds of alternating measurements (default 7)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-
+def bench_devoxelize(b: int, n: int, rounds: int, g: torch.Generator) -> dict[str, float]:
+    """Trilinear devoxelisation forward + backward on the widest voxel branch: ``gather`` against ``grid_sample``."""
     import gen3d.models.lion.pvcnn as pv
-    from gen3d.models.lion import LION
-    from gen3d.pipelines.lion_demo import DEMO_BATCH, DEMO_CONFIG, DEMO_POINTS
 
-    g = torch.Generator().manual_seed(0)
-    b, n, r, c = DEMO_BATCH // 2, DEMO_POINTS, 8, 32  # one of the demo's two data-parallel processes
+    r, c = 8, 32
     nc = pv.normalize_coords(torch.randn(b, n, 3, generator=g), r)
     corners = pv.trilinear_corners(nc, r)
     grid = torch.randn(b, c, r, r, r, generator=g, requires_grad=True)
-    devox = alternate(
+    return alternate(
         {
             "gather": lambda: pv.devoxelize(grid, nc, corners, impl="gather").sum().backward(),
             "grid_sample": lambda: pv.devoxelize(grid, nc, impl="grid_sample").sum().backward(),
         },
-        args.rounds,
+        rounds,
         50,
     )
 
+
+def bench_priors(config: dict, b: int, n: int, rounds: int, g: torch.Generator) -> tuple[dict, dict]:
+    """An Adam step over both priors (fused against the loop) and a whole prior step (now against before)."""
+    import gen3d.models.lion.pvcnn as pv
+    from gen3d.models.lion import LION
+
     torch.manual_seed(0)
-    net = LION(DEMO_CONFIG)
+    net = LION(config)
     params = list(net.priors().parameters())
     for p in params:
         p.grad = torch.randn_like(p) * 1e-3
     fused = torch.optim.Adam(params, lr=1e-6, fused=True)
     loop = torch.optim.Adam(params, lr=1e-6, foreach=False)
-    adam = alternate({"fused": fused.step, "loop": loop.step}, args.rounds, 30)
+    adam = alternate({"fused": fused.step, "loop": loop.step}, rounds, 30)
 
-    z = torch.randn(b, DEMO_CONFIG["style_dim"], generator=g)
-    h = torch.randn(b, n, 3 + DEMO_CONFIG["latent_dim"], generator=g)
+    z = torch.randn(b, config["style_dim"], generator=g)
+    h = torch.randn(b, n, 3 + config["latent_dim"], generator=g)
     real_devox, real_build = pv.devoxelize, pv.PointVoxelMap.build
 
     def step(opt: torch.optim.Optimizer, before: bool) -> None:
         if before:  # as the demo trained before: grid_sample in every block
             pv.devoxelize = functools.partial(real_devox, impl="grid_sample")
-            pv.PointVoxelMap.build = classmethod(lambda cls, xyz, res: cls(pv.normalize_coords(xyz, res), None))
+            pv.PointVoxelMap.build = classmethod(
+                lambda cls, xyz, res, frame="sphere": cls(pv.normalize_coords(xyz, res, frame=frame), None)
+            )
         try:
             loss_g, loss_l = net.prior_losses(None, latents=(z, h))
             (loss_g + loss_l).backward()
@@ -95,8 +95,25 @@ def main(argv: list[str] | None = None) -> None:
             pv.devoxelize, pv.PointVoxelMap.build = real_devox, real_build
 
     whole = alternate(
-        {"now": lambda: step(fused, False), "before": lambda: step(loop, True)}, args.rounds, max(3, 40 // args.rounds)
+        {"now": lambda: step(fused, False), "before": lambda: step(loop, True)}, rounds, max(3, 40 // rounds)
     )
+    return adam, whole
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1, help="intra-op threads (default 1, as each demo process)")
+    parser.add_argument("--rounds", type=int, default=7, help="rounds of alternating measurements (default 7)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from gen3d.pipelines.lion_demo import load_lion_demo_config
+
+    demo = load_lion_demo_config()
+    g = torch.Generator().manual_seed(0)
+    b, n = demo.batch // 2, demo.points  # one of the demo's two data-parallel processes
+    devox = bench_devoxelize(b, n, args.rounds, g)
+    adam, whole = bench_priors(demo.config, b, n, args.rounds, g)
 
     print(f"threads {args.threads}, {args.rounds} alternating rounds, medians (ms per call)")
     print(f"{'what':<48}{'gen3d':>10}{'reference':>11}{'ratio':>8}")

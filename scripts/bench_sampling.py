@@ -20,9 +20,10 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 DEFAULT_CKPT = "runs/demo/prior/checkpoints/last.ckpt"  # what `make demo` trains
-# (sampler, steps, DDIM eta): DDPM at 1000, 300 (the demo's) and 100 steps; deterministic DDIM / DPM-Solver++,
+# (sampler, steps, DDIM eta): DDPM at 1000, 300 and 100 steps; deterministic DDIM / DPM-Solver++,
 # stochastic DDIM (eta 1) and SDE-DPM-Solver++ at 50 and 20 steps (and SDE-DPM-Solver++ at 40: at 50 steps the
 # fixed costs of a draw, the decoder and the shape-latent prior, keep the speed-up just under 1000 / 50 = 20x)
 RUNS = (
@@ -41,7 +42,7 @@ RUNS = (
 )
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ckpt", default=DEFAULT_CKPT, help=f"LION prior-stage checkpoint (default {DEFAULT_CKPT})")
     parser.add_argument("--data-root", default=None, help="PC15k-layout root of the references (default: procedural)")
@@ -58,44 +59,50 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", default=None, help="also write the results as JSON")
     args = parser.parse_args(argv)
-
-    import os
-
-    import torch
-    from rich.console import Console
-    from rich.table import Table
-
-    from gen3d.inference.lion import load_lion
-    from gen3d.metrics import point_cloud_metrics
-    from gen3d.pipelines.lion_demo import DEMO_PER_CLASS, demo_datamodule, reference_clouds
-    from gen3d.utils import check_exists
-    from gen3d.utils.parallel import fork_map
-
     if args.seeds < 1:
         parser.error(f"--seeds must be >= 1, got {args.seeds}")
     if not args.code_temperature > 0:
         parser.error(f"--code-temperature must be positive, got {args.code_temperature}")
-    check_exists(args.ckpt, "file")
+    return args
+
+
+def references(args: argparse.Namespace) -> Any:
+    """The reference clouds of the demo's data (its val split), with the classes and shapes per class asked for."""
+    from gen3d.pipelines.lion_demo import demo_datamodule, load_lion_demo_config, reference_clouds
+
+    classes = tuple(args.classes.split(",")) if args.classes else None
+    cfg = load_lion_demo_config(classes=classes, per_class=args.per_class, seed=0)
+    return reference_clouds(demo_datamodule(cfg, args.data_root))
+
+
+def sample_all(args: argparse.Namespace, refs: Any, seeds: list[int], procs: int) -> dict[tuple, tuple[Any, float]]:
+    """``{(sampler, steps, eta, seed): (samples, seconds)}`` for every run of :data:`RUNS` and seed."""
+    import torch
+
+    from gen3d.inference.lion import load_lion
+    from gen3d.utils.parallel import fork_map
+
     loaded = load_lion(args.ckpt)
-    classes = args.classes.split(",") if args.classes else None
-    dm = demo_datamodule(args.data_root, classes, args.per_class or DEMO_PER_CLASS, 0)
-    refs = reference_clouds(dm)
-    n = len(refs)
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    procs = args.processes or max(1, min(len(seeds), os.cpu_count() or 1))
 
     def sample(name: str, steps: int, eta: float | None, seed: int) -> tuple[torch.Tensor, float]:
         torch.set_num_threads(1)
         sampler = loaded.net.make_sampler(name, steps, **({"eta": eta} if eta is not None else {}))
         start = time.perf_counter()
         g = torch.Generator().manual_seed(seed)
-        x = loaded.net.sample(n, sampler, generator=g, num_points=refs.shape[1], code_temperature=args.code_temperature)
-        x = loaded.denormalize(x)
-        return x, time.perf_counter() - start
+        x = loaded.net.sample(
+            len(refs), sampler, generator=g, num_points=refs.shape[1], code_temperature=args.code_temperature
+        )
+        return loaded.denormalize(x), time.perf_counter() - start
 
     jobs = [(name, steps, eta, seed) for name, steps, eta in RUNS for seed in seeds]
-    done = dict(zip(jobs, fork_map(sample, jobs, procs), strict=True))
-    results = []
+    return dict(zip(jobs, fork_map(sample, jobs, procs), strict=True))
+
+
+def score_all(args: argparse.Namespace, refs: Any, seeds: list[int], done: dict) -> list[dict[str, Any]]:
+    """One row per run of :data:`RUNS`: seconds per shape and the Chamfer metrics, means over the seeds."""
+    from gen3d.metrics import point_cloud_metrics
+
+    n, results = len(refs), []
     for name, steps, eta in RUNS:
         label = f"{name} {steps}" + (f" eta={eta:g}" if eta is not None else "")
         per_seed = [point_cloud_metrics(done[(name, steps, eta, s)][0], refs, emd=False) for s in seeds]
@@ -106,24 +113,17 @@ def main(argv: list[str] | None = None) -> int:
         row["1-NNA-CD per seed"] = [float(m["1-NNA-CD"]) for m in per_seed]
         results.append(row)
         print(f"{label}: {seconds / n:.3f} s/shape, 1-NNA-CD {row['1-NNA-CD']:.1f} %", file=sys.stderr)
+    return results
+
+
+def results_table(results: list[dict[str, Any]], title: str) -> Any:
+    """A rich table of the rows, with the speed-up and the 1-NNA-CD change against the first (DDPM-1000)."""
+    from rich.table import Table
 
     base = results[0]
-    table = Table(
-        title=f"LION sampling: {n} shapes vs {n} references, mean of seeds {seeds} ({Path(args.ckpt)}, "
-        f"shape-code temperature {args.code_temperature:g}, {procs} processes of one thread)"
-    )
-    for col in (
-        "sampler",
-        "steps",
-        "eta",
-        "s / shape",
-        "speed-up",
-        "1-NNA-CD %",
-        "per seed",
-        "delta vs DDPM-1000",
-        "COV-CD %",
-        "MMD-CD x1e3",
-    ):
+    table = Table(title=title)
+    columns = ("sampler", "steps", "eta", "s / shape", "speed-up", "1-NNA-CD %", "per seed", "delta vs DDPM-1000")
+    for col in (*columns, "COV-CD %", "MMD-CD x1e3"):
         table.add_column(col, justify="right")
     for r in results:
         table.add_row(
@@ -138,8 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['COV-CD']:.1f}",
             f"{1e3 * r['MMD-CD']:.3f}",
         )
-    console = Console()
-    console.print(table)
+    return table
+
+
+def target_line(results: list[dict[str, Any]], seeds: list[int], n: int) -> str:
+    """Which samplers meet the target (<= 50 steps, >= 20x faster than DDPM-1000, at most 2 points worse)."""
+    base = results[0]
     met = [
         r
         for r in results[1:]
@@ -148,11 +152,36 @@ def main(argv: list[str] | None = None) -> int:
         and r["1-NNA-CD"] - base["1-NNA-CD"] <= 2  # at most 2 points worse (lower 1-NNA is better)
     ]
     names = ", ".join(f"{r['sampler']} {r['steps']}" + ("" if r["eta"] is None else f" eta={r['eta']:g}") for r in met)
-    console.print(
+    return (
         "target (<= 50 steps, >= 20x faster than DDPM-1000, 1-NNA-CD at most 2 points above it): "
         + (f"met by {names}" if met else "not met")
         + f" (means over {len(seeds)} seeds; 1-NNA with {n} references moves by several points between seeds)"
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import os
+
+    from rich.console import Console
+
+    from gen3d.utils import check_exists
+
+    check_exists(args.ckpt, "file")
+    refs = references(args)
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    procs = args.processes or max(1, min(len(seeds), os.cpu_count() or 1))
+    results = score_all(args, refs, seeds, sample_all(args, refs, seeds, procs))
+    n = len(refs)
+    console = Console()
+    console.print(
+        results_table(
+            results,
+            f"LION sampling: {n} shapes vs {n} references, mean of seeds {seeds} ({Path(args.ckpt)}, "
+            f"shape-code temperature {args.code_temperature:g}, {procs} processes of one thread)",
+        )
+    )
+    console.print(target_line(results, seeds, n))
     if args.json:
         from gen3d.utils import atomic_write_text
 

@@ -1,4 +1,10 @@
-"""The GRAF stage of ``gen3d demo``: render data, train a few minutes on the CPU, sample, export, evaluate.
+"""The GRAF stage of ``gen3d demo``: render data, train for a number of iterations on the CPU, sample, export,
+evaluate.
+
+Every setting comes from one :class:`GrafDemoConfig`: the model, image size, batch, classes, shapes, views and
+seed of the preset ``gen3d/configs/graf_shapes.yaml`` (:func:`load_graf_demo_config`), and the demo's own
+iterations, held-out shapes, evaluation size and threads. Training runs for a number of iterations, never for a
+wall-clock time, so a seed gives the same numbers on a fast or a slow machine.
 
 :func:`run_graf_demo` writes into ``out_dir``:
 
@@ -15,114 +21,163 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
-from datetime import timedelta
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-DEMO_CLASSES = "chair,car,mug"
+PRESET = Path(__file__).resolve().parent.parent / "configs" / "graf_shapes.yaml"
+TRAINED, ORACLE, UNTRAINED = "GRAF trained (EMA)", "oracle (held-out renders)", "GRAF untrained"
 
 
-def _config() -> dict[str, Any]:
+@dataclass(frozen=True)
+class GrafDemoConfig:
+    """Every setting of the GRAF demo stage.
+
+    Attributes:
+        model: :class:`~gen3d.lit.graf_module.GRAFModule` arguments (the preset's ``model`` section).
+        image_size: rendered and generated image size.
+        batch_size: images per iteration.
+        classes: comma-separated procedural classes.
+        per_class: training shapes per class (``views`` images each).
+        views: rendered views per shape.
+        seed: seed of the data, the initialisation and the evaluation.
+        iterations: training iterations (two optimiser steps each: discriminator, generator).
+        heldout_per_class: held-out shapes per class (the oracle baseline's images).
+        n_eval: images per FID/KID evaluation (generated, held-out and reference alike).
+        threads: torch CPU threads.
+    """
+
+    model: dict[str, Any]
+    image_size: int
+    batch_size: int
+    classes: str
+    per_class: int
+    views: int
+    seed: int
+    iterations: int = 450
+    heldout_per_class: int = 8
+    n_eval: int = 100
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        counts = ("image_size", "batch_size", "per_class", "views", "iterations", "heldout_per_class", "threads")
+        bad = [f"{k}={getattr(self, k)}" for k in counts if int(getattr(self, k)) < 1]
+        if bad or self.n_eval < 2:
+            raise ValueError(f"GrafDemoConfig: counts must be at least 1 (n_eval at least 2): {', '.join(bad)}")
+
+    @property
+    def num_classes(self) -> int:
+        return len([c for c in self.classes.split(",") if c.strip()])
+
+
+def load_graf_demo_config(path: str | Path | None = None, **overrides: Any) -> GrafDemoConfig:
+    """The :class:`GrafDemoConfig` of a GRAF preset (default ``gen3d/configs/graf_shapes.yaml``).
+
+    Args:
+        path: a ``gen3d train graf`` preset (its ``model``, ``data`` and ``seed_everything``).
+        **overrides: fields to replace (``None`` values are ignored), e.g. ``iterations=5``.
+    """
     import yaml
 
-    import gen3d
+    preset = yaml.safe_load(Path(path or PRESET).read_text(encoding="utf-8"))
+    data = preset["data"]
+    fields: dict[str, Any] = {
+        "model": preset["model"],
+        "image_size": data["image_size"],
+        "batch_size": data["batch_size"],
+        "classes": data["classes"],
+        "per_class": data["per_class"],
+        "views": data["views"],
+        "seed": preset.get("seed_everything", 0),
+    }
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return GrafDemoConfig(**fields)
 
-    path = Path(gen3d.__file__).parent / "configs" / "graf_shapes.yaml"
-    return yaml.safe_load(path.read_text())
 
-
-def run_graf_demo(
-    out_dir: str | Path,
-    budget_minutes: float = 4.0,
-    *,
-    threads: int = 2,
-    seed: int = 0,
-    per_class: int = 32,
-    heldout_per_class: int = 8,
-    views: int = 8,
-    n_eval: int = 100,
-) -> dict[str, Any]:
+def run_graf_demo(out_dir: str | Path, cfg: GrafDemoConfig | None = None) -> dict[str, Any]:
     """Run the GRAF demo (see the module docstring) and return what ``metrics.json`` holds.
 
     Args:
         out_dir: output folder (e.g. ``runs/demo/graf``).
-        budget_minutes: wall-clock training budget.
-        threads: torch CPU threads.
-        seed: seed of the data, the initialisation and the evaluation.
-        per_class: training shapes per class (3 classes, ``views`` images each).
-        heldout_per_class: held-out shapes per class (the oracle baseline's images).
-        views: rendered views per shape.
-        n_eval: images per FID/KID evaluation (generated, held-out and reference alike).
+        cfg: the settings (default: :func:`load_graf_demo_config` of the shipped preset).
 
     Returns:
-        The metrics and the paths written.
+        The metrics, the step count, the time of each stage and the paths written.
     """
-    t_start = time.perf_counter()
+    from rich.console import Console
+
+    cfg = cfg or load_graf_demo_config()
+    out, console, start = Path(out_dir), Console(), time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
+    torch.set_num_threads(cfg.threads)
+    seconds: dict[str, float] = {}
+
+    def timed(stage: str, fn: Any, *args: Any) -> Any:
+        t0 = time.perf_counter()
+        value = fn(*args)
+        seconds[stage] = time.perf_counter() - t0
+        return value
+
     try:
-        return _run(out_dir, budget_minutes, threads, seed, per_class, heldout_per_class, views, n_eval, t_start)
+        train_dir, held_dir = timed("data", render_data, out, cfg, console)
+        module, untrained = timed("train", train, out, cfg, train_dir, console)
+        gen = module.generator_ema.eval()
+        exported = timed("export", export_samples, out, cfg, gen, untrained)
+        rows = timed("eval", evaluate, cfg, gen, untrained, train_dir, held_dir)
+        seconds["total"] = time.perf_counter() - start
+        return report(out, cfg, console, rows, int(module.iteration), seconds, exported)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _run(
-    out_dir: str | Path,
-    budget_minutes: float,
-    threads: int,
-    seed: int,
-    per_class: int,
-    heldout_per_class: int,
-    views: int,
-    n_eval: int,
-    t_start: float,
-) -> dict[str, Any]:
-    """The body of :func:`run_graf_demo` (run with the requested number of threads)."""
+def render_data(out: Path, cfg: GrafDemoConfig, console: Any) -> tuple[Path, Path]:
+    """Training renders and held-out renders of other shapes (same classes, views and cameras)."""
+    from gen3d.data.multiview import render_multiview
+
+    size, t0 = cfg.image_size, time.perf_counter()
+    train_dir = render_multiview(out / "data" / "train", cfg.classes, cfg.per_class, cfg.views, size, cfg.seed)
+    held_dir = render_multiview(
+        out / "data" / "heldout",
+        cfg.classes,
+        cfg.heldout_per_class,
+        cfg.views,
+        size,
+        cfg.seed,
+        first_index=cfg.per_class,
+    )
+    n_train, n_held = (cfg.num_classes * k * cfg.views for k in (cfg.per_class, cfg.heldout_per_class))
+    console.print(
+        f"[graf] rendered {n_train} training and {n_held} held-out images ({size}x{size}) in "
+        f"{time.perf_counter() - t0:.1f} s",
+        markup=False,
+        highlight=False,
+    )
+    return Path(train_dir), Path(held_dir)
+
+
+def train(out: Path, cfg: GrafDemoConfig, train_dir: Path, console: Any) -> tuple[Any, Any]:
+    """Train for ``cfg.iterations`` iterations and save ``graf.ckpt``; the module and the untrained EMA generator."""
     import lightning.pytorch as pl
-    from rich.console import Console
-    from rich.table import Table
 
     from gen3d.data.datamodules import GRAFDataModule
-    from gen3d.data.multiview import render_multiview
-    from gen3d.export.field import extract_mesh, render_turntable, save_gif, save_mesh
-    from gen3d.export.images import image_grid, save_png
     from gen3d.lit.callbacks import AtomicCheckpointIO
     from gen3d.lit.graf_module import GRAFModule
     from gen3d.lit.progress import StepProgressBar
-    from gen3d.pipelines.graf_eval import generate_images, load_real_images, reference_statistics, score_against
-    from gen3d.utils import atomic_write_text
 
-    console = Console()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cfg = _config()
-    size = int(cfg["data"]["image_size"])
-
-    # 1. Data: training renders and held-out renders of other shapes (same classes, views and cameras).
-    t0 = time.perf_counter()
-    train_dir = render_multiview(out / "data" / "train", DEMO_CLASSES, per_class, views, size, seed)
-    held_dir = render_multiview(
-        out / "data" / "heldout", DEMO_CLASSES, heldout_per_class, views, size, seed, first_index=per_class
-    )
-    t_data = time.perf_counter() - t0
-    console.print(f"[graf] rendered {3 * per_class * views} training and {3 * heldout_per_class * views} held-out "
-                  f"images ({size}x{size}) in {t_data:.1f} s")  # fmt: skip
-
-    # 2. Train for the budget.
-    pl.seed_everything(seed, workers=True, verbose=False)
-    model_args = dict(cfg["model"], image_size=size, sample_every=100)
-    module = GRAFModule(**model_args)
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    module = GRAFModule(**dict(copy.deepcopy(cfg.model), image_size=cfg.image_size))
     untrained = copy.deepcopy(module.generator_ema).eval()
-    data = GRAFDataModule(str(train_dir), "shapes", size, batch_size=int(cfg["data"]["batch_size"]), num_workers=0)
+    data = GRAFDataModule(str(train_dir), "shapes", cfg.image_size, batch_size=cfg.batch_size, num_workers=0)
     trainer = pl.Trainer(
         accelerator="cpu",
         devices=1,
-        max_time=timedelta(seconds=int(budget_minutes * 60)),
-        max_steps=-1,
+        max_steps=2 * cfg.iterations,  # manual optimisation: a discriminator and a generator step per iteration
         default_root_dir=str(out / "train"),
         logger=pl.loggers.CSVLogger(str(out / "train"), name="logs"),
         plugins=[AtomicCheckpointIO()],
@@ -134,81 +189,102 @@ def _run(
     )
     t0 = time.perf_counter()
     trainer.fit(module, datamodule=data)
-    t_train = time.perf_counter() - t0
-    ckpt = out / "graf.ckpt"
-    trainer.save_checkpoint(ckpt, weights_only=False)  # full state: resumable
-    iterations = int(module.iteration)
-    console.print(f"[graf] trained {iterations} iterations in {t_train:.0f} s -> {ckpt}")
+    trainer.save_checkpoint(out / "graf.ckpt", weights_only=False)  # full state: resumable
+    seconds = time.perf_counter() - t0
+    console.print(
+        f"[graf] trained {int(module.iteration)} iterations in {seconds:.0f} s", markup=False, highlight=False
+    )
+    return module, untrained
 
-    # 3. Samples, turntable, mesh.
-    gen = module.generator_ema.eval()
-    g = torch.Generator().manual_seed(seed + 1)
+
+def export_samples(out: Path, cfg: GrafDemoConfig, gen: Any, untrained: Any) -> dict[str, Any]:
+    """Sample grids of the trained and the untrained generator, a turntable GIF and a mesh of the first sample."""
+    from gen3d.export.field import extract_mesh, render_turntable, save_gif, save_mesh
+    from gen3d.export.images import image_grid, save_png
+
+    g = torch.Generator().manual_seed(cfg.seed + 1)
     z = gen.field.sample_z(16, generator=g)
     c2w = gen.sample_poses(16, generator=g)
     with torch.no_grad():
         save_png(out / "samples_trained.png", image_grid(gen.render(z, c2w)["rgb"]))
         save_png(out / "samples_untrained.png", image_grid(untrained.render(z, c2w)["rgb"]))
-    frames = render_turntable(gen, z[0], n_frames=36, size=2 * size, fast=True)
-    gif = save_gif(frames, out / "turntable.gif")
-    mesh_info: dict[str, Any] = {}
+    frames = render_turntable(gen, z[0], n_frames=36, size=2 * cfg.image_size, fast=True)
+    exported: dict[str, Any] = {"gif": str(save_gif(frames, out / "turntable.gif"))}
     try:
         mesh = extract_mesh(gen.field, z[0], resolution=96, bound=gen.max_radius - gen.near)
-        mesh_info = {
-            "mesh": str(save_mesh(mesh, out / "mesh.ply")),
-            "mesh_vertices": len(mesh.vertices),
-            "mesh_faces": len(mesh.faces),
-            "mesh_level": mesh.metadata["level"],
-        }
+        exported.update(
+            mesh=str(save_mesh(mesh, out / "mesh.ply")),
+            mesh_vertices=len(mesh.vertices),
+            mesh_faces=len(mesh.faces),
+            mesh_level=mesh.metadata["level"],
+        )
     except Exception as exc:  # an untrained-looking field can be empty: report, do not fail the demo
-        mesh_info = {"mesh_error": str(exc)}
+        exported["mesh_error"] = str(exc)
+    return exported
 
-    # 4. FID / KID of the trained generator and the two baselines, all against the same reference statistics.
-    t0 = time.perf_counter()
-    reference = reference_statistics(load_real_images(train_dir, "shapes", size, n_eval, seed))
-    heldout = load_real_images(held_dir, "shapes", size, n_eval, seed + 1)
-    kid_subset = max(2, n_eval // 2)
-    rows = {
-        "oracle (held-out renders)": score_against(heldout, reference, kid_subset_size=kid_subset),
-        "GRAF trained (EMA)": score_against(
-            generate_images(gen, n_eval, seed=seed + 2), reference, kid_subset_size=kid_subset
-        ),
-        "GRAF untrained": score_against(
-            generate_images(untrained, n_eval, seed=seed + 2), reference, kid_subset_size=kid_subset
-        ),
+
+def evaluate(
+    cfg: GrafDemoConfig, gen: Any, untrained: Any, train_dir: Path, held_dir: Path
+) -> dict[str, dict[str, float]]:
+    """FID / KID of the trained generator and the two baselines, all against the same reference statistics."""
+    from gen3d.pipelines.graf_eval import generate_images, load_real_images, reference_statistics, score_against
+
+    n, size, seed = cfg.n_eval, cfg.image_size, cfg.seed
+    reference = reference_statistics(load_real_images(train_dir, "shapes", size, n, seed))
+    heldout = load_real_images(held_dir, "shapes", size, n, seed + 1)
+    kid_subset = max(2, n // 2)
+    return {
+        ORACLE: score_against(heldout, reference, kid_subset_size=kid_subset),
+        TRAINED: score_against(generate_images(gen, n, seed=seed + 2), reference, kid_subset_size=kid_subset),
+        UNTRAINED: score_against(generate_images(untrained, n, seed=seed + 2), reference, kid_subset_size=kid_subset),
     }
-    t_eval = time.perf_counter() - t0
 
-    table = Table(title=f"GRAF on procedural multi-view renders ({size}x{size}, {n_eval} images per row, "
-                  f"{iterations} iterations in {t_train / 60:.1f} min)")  # fmt: skip
+
+def report(
+    out: Path,
+    cfg: GrafDemoConfig,
+    console: Any,
+    rows: dict[str, dict[str, float]],
+    iterations: int,
+    seconds: dict[str, float],
+    exported: dict[str, Any],
+) -> dict[str, Any]:
+    """Print the FID/KID table and the time taken; write ``metrics.json``."""
+    from rich.table import Table
+
+    from gen3d.utils import atomic_write_text
+
+    size = cfg.image_size
+    table = Table(
+        title=f"GRAF on procedural multi-view renders ({size}x{size}, {cfg.n_eval} images per row, "
+        f"{iterations} iterations)"
+    )
     for col in ("images", "FID", "KID x100", "KID std x100"):
         table.add_column(col, justify="right" if col != "images" else "left")
     for name, m in rows.items():
         table.add_row(name, f"{m['FID']:.1f}", f"{100 * m['KID']:.2f}", f"{100 * m['KID_std']:.2f}")
     console.print(table)
-
-    trained = rows["GRAF trained (EMA)"]
+    console.print(f"GRAF stage took {seconds['total'] / 60:.1f} min", highlight=False)
+    trained = rows[TRAINED]
     result: dict[str, Any] = {
         "FID": trained["FID"],
         "KID": trained["KID"],
         "KID_std": trained["KID_std"],
-        "baselines": {"oracle": rows["oracle (held-out renders)"], "untrained": rows["GRAF untrained"]},
+        "baselines": {"oracle": rows[ORACLE], "untrained": rows[UNTRAINED]},
         "protocol": {
-            "reference": f"{n_eval} training renders",
-            "n_images": n_eval,
+            "reference": f"{cfg.n_eval} training renders",
+            "n_images": cfg.n_eval,
             "image_size": size,
-            "kid_subset_size": kid_subset,
+            "kid_subset_size": max(2, cfg.n_eval // 2),
             "poses": "random from the training pose distribution",
         },
         "iterations": iterations,
-        "train_seconds": round(t_train, 1),
-        "data_seconds": round(t_data, 1),
-        "eval_seconds": round(t_eval, 1),
-        "total_seconds": round(time.perf_counter() - t_start, 1),
-        "threads": threads,
-        "checkpoint": str(ckpt),
-        "gif": str(gif),
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
+        "threads": cfg.threads,
+        "config": dataclasses.asdict(cfg),
+        "checkpoint": str(out / "graf.ckpt"),
         "samples": [str(out / "samples_trained.png"), str(out / "samples_untrained.png")],
-        **mesh_info,
+        **exported,
     }
     atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
     return result
@@ -220,12 +296,4 @@ def summary_line(result: dict[str, Any]) -> str:
     return (
         f"GRAF FID {result['FID']:.1f} (oracle {b['oracle']['FID']:.1f}, untrained {b['untrained']['FID']:.1f}), "
         f"{result['iterations']} iterations"
-    )
-
-
-if __name__ == "__main__":  # python -m gen3d.pipelines.graf_demo [OUT] [MINUTES]
-    import sys
-
-    run_graf_demo(
-        Path(sys.argv[1] if len(sys.argv) > 1 else "runs/demo/graf"), float(sys.argv[2]) if len(sys.argv) > 2 else 4.0
     )

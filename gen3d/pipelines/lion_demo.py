@@ -1,24 +1,34 @@
 """The LION stage of ``gen3d demo``: train LION on procedural shapes on a CPU in minutes and evaluate it.
 
-:func:`run_lion_demo` trains the VAE, then both latent priors, samples as many shapes as the held-out
-reference split has, and evaluates them with :func:`gen3d.metrics.point_cloud_metrics` (PointFlow/LION
-protocol: global normalisation fitted on train, metrics in the de-normalised frame, reference = val split).
-The samples are then drawn ``DEMO_DRAWS - 1`` more times with other seeds and scored with the Chamfer metrics,
-and their mean is reported too (one 1-NNA evaluation over 60 + 60 clouds moves by +-4-6 points with the seed).
-Two baselines are measured in the same run against the same references: the training split itself (an
-oracle: a perfect generator would score like it, 1-NNA near 50 %) and Gaussian blobs with the data's mean
-and spread (a useless generator, 1-NNA near 100 %).
+Everything the stage does comes from one :class:`LionDemoConfig`, loaded from the preset
+``gen3d/configs/lion_demo.yaml`` by :func:`load_lion_demo_config`. :func:`run_lion_demo` runs the stages in
+order: data, baselines (scored on the spare core while the VAE trains), VAE, latent priors, sampling, evaluation,
+more sampling draws, report. Both trainings run for step counts, so a seed gives the same numbers on a fast or
+a slow machine (with the same number of cores, which sets the priors' data-parallel processes).
 
-The demo's data: one procedural class with ``DEMO_POINTS`` points per cloud (fewer than the 2048 of the
-paper protocol, which a 2-core CPU cannot train in the budget); the table says so.
+The evaluation follows the PointFlow/LION protocol (:func:`gen3d.metrics.point_cloud_metrics`: global
+normalisation fitted on train, metrics in the de-normalised frame, reference = val split). One evaluation of
+1-NNA over a few dozen references moves by several points with the sampling seed alone, so the samples are
+drawn ``draws - 1`` more times with other seeds, scored with the Chamfer metrics, and their mean is reported too.
+Two baselines are scored against the same references: the training split itself (an oracle: a perfect generator
+would score like it, 1-NNA near 50 %) and Gaussian blobs with the data's mean and spread (a useless generator,
+1-NNA near 100 %).
+
+The demo's clouds have ``points`` points (fewer than the 2048 of the paper protocol, which a 2-core CPU cannot
+train in minutes); the table says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import dataclasses
 import json
 import math
 import os
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,87 +36,97 @@ import lightning as L
 import numpy as np
 import torch
 
-DEMO_CLASSES = ["chair"]
-DEMO_POINTS = 512
-DEMO_PER_CLASS = 600  # 480 train, 60 val, 60 test (60 references: 1-NNA's sampling noise ~ +-6 points)
-DEMO_BATCH = 16  # clouds per optimiser step (split over the data-parallel processes of the priors)
 MIN_REFS = 10  # fewer references make 1-NNA too noisy to mean anything
-# SDE-DPM-Solver++ 2M: as good as ancestral sampling on 300 respaced steps on the demo's short-trained priors, at a
-# fifteenth of the cost (docs/lion.md, "Measured results"); deterministic solvers need longer-trained priors
-DEMO_SAMPLER = "dpm-sde"
-DEMO_STEPS = 20
-# sampling draws scored against the references: one evaluation of 1-NNA over 60 + 60 clouds moves by +-4-6 points
-# with the sampling seed alone, so the demo also reports the mean of the CD metrics over this many draws (a mean of 8
-# has a standard error of ~2 points: one checkpoint scored 59.6 % on the demo's 8 draws and 64.5 % on 16 others)
-DEMO_DRAWS = 16
-SAMPLE_SECONDS = 2.5e-3  # seconds per shape and sampling step in one process (measured, the demo model)
-DEMO_ETA = 1.0  # used when DEMO_SAMPLER is "ddim" (deterministic samplers need a longer-trained prior)
-# factor on the sampled (standardised) shape codes: the short-trained priors shrink the spread of shapes, and
-# 1.2-1.4 scored best against the test split (docs/lion.md, "Shape-code temperature"); LION samples at 1
-DEMO_CODE_TEMPERATURE = 1.3
-DEMO_LR = 1e-3  # peak learning rate of both stages; the priors' decays to DEMO_LR_FLOOR x over the budget
-DEMO_LR_FLOOR = 0.05
-DEMO_EMA = 0.995  # EMA decay of the priors' weights used for sampling
 METRIC_KEYS = ("1-NNA-CD", "1-NNA-EMD", "COV-CD", "COV-EMD", "MMD-CD", "MMD-EMD", "JSD")
-
-# sizes that train in the budget on 2 CPU cores (see docs/lion.md for the measurements)
-DEMO_CONFIG: dict[str, Any] = {
-    "num_points": DEMO_POINTS,
-    "latent_dim": 1,
-    "style_dim": 64,
-    "vae_channels": [32, 64],
-    "vae_resolutions": [8, 8],
-    "vae_voxel_channels": [16, 16],
-    "enc_channels": [32, 64],
-    "enc_resolutions": [8, 8],
-    "enc_voxel_channels": [16, 16],
-    "vae_dropout": 0.0,
-    "skip_weight": 0.01,
-    "log_sigma_offset": 6.0,
-    "kl_weight_min": 1e-7,
-    "kl_weight_max": 0.01,
-    "kl_anneal_portion": 0.5,
-    "glb_prior_channels": 256,
-    "glb_prior_blocks": 4,
-    "glb_prior_dropout": 0.1,
-    "glb_time_dim": 64,
-    "loc_prior_channels": [64, 128, 64],
-    "loc_prior_resolutions": [8, 8, 8],
-    "loc_prior_voxel_channels": [16, 32, 16],
-    "loc_prior_voxel_frame": "box",
-    "loc_prior_dropout": 0.0,
-    "loc_time_dim": 32,
-    "schedule": {"kind": "linear", "num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02},
-    "prediction_type": "epsilon",
-    "standardize_latents": True,
-}
-# fraction of the training budget given to the VAE (the rest goes to the priors)
-VAE_SHARE = 0.1
-# step caps (the budget usually stops the priors first on a 2-core machine)
-VAE_STEPS = 200
-PRIOR_STEPS = 10000
+DRAW_KEYS = ("1-NNA-CD", "COV-CD", "MMD-CD", "JSD")
+PRESET = Path(__file__).resolve().parent.parent / "configs" / "lion_demo.yaml"
+OURS, ORACLE, BLOBS = "LION (ours)", "train split (oracle)", "Gaussian blobs"
 
 
-def demo_datamodule(
-    data_root: str | Path | None = None,
-    classes: list[str] | None = None,
-    per_class: int = DEMO_PER_CLASS,
-    seed: int = 0,
-) -> Any:
+@dataclass(frozen=True)
+class LionDemoConfig:
+    """Every setting of the LION demo stage (the preset ``gen3d/configs/lion_demo.yaml``).
+
+    Attributes:
+        config: the network's configuration mapping (:class:`gen3d.models.lion.LION`); treat it as read-only.
+        classes: procedural classes trained on.
+        points: points per cloud (must equal ``config["num_points"]``).
+        per_class: procedural shapes per class over all splits (80/10/10).
+        batch: clouds per optimiser step (split over the priors' data-parallel processes).
+        seed: seed of the data, the training and the first sampling draw.
+        vae_steps: optimiser steps of the VAE.
+        prior_steps: optimiser steps of the latent priors.
+        lr: peak learning rate of both stages.
+        warmup_steps: the priors' linear learning-rate warm-up.
+        lr_floor: the priors' final rate as a fraction of ``lr`` (cosine decay over ``prior_steps``).
+        ema_decay: EMA decay of the priors' weights used for sampling.
+        sampler: sampler name (:meth:`gen3d.models.lion.LION.make_sampler`).
+        steps: sampler steps.
+        code_temperature: factor on the sampled standardised shape codes.
+        draws: sampling draws scored against the references.
+    """
+
+    config: dict[str, Any]
+    classes: tuple[str, ...]
+    points: int
+    per_class: int
+    batch: int
+    seed: int
+    vae_steps: int
+    prior_steps: int
+    lr: float
+    warmup_steps: int
+    lr_floor: float
+    ema_decay: float
+    sampler: str
+    steps: int
+    code_temperature: float
+    draws: int
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "classes", tuple(self.classes))
+        counts = ("per_class", "batch", "vae_steps", "prior_steps", "steps", "draws")
+        bad = [f"{k}={getattr(self, k)}" for k in counts if int(getattr(self, k)) < 1]
+        if bad:
+            raise ValueError(f"LionDemoConfig: these must be at least 1: {', '.join(bad)}")
+        if int(self.config.get("num_points", -1)) != self.points:
+            raise ValueError(
+                f"LionDemoConfig: points={self.points} but config.num_points={self.config.get('num_points')}"
+            )
+        if not 0.0 < self.lr_floor <= 1.0 or not self.code_temperature > 0 or self.warmup_steps < 0:
+            raise ValueError("LionDemoConfig: lr_floor must be in (0, 1], code_temperature > 0, warmup_steps >= 0")
+
+
+def load_lion_demo_config(path: str | Path | None = None, **overrides: Any) -> LionDemoConfig:
+    """The :class:`LionDemoConfig` of a preset (default ``gen3d/configs/lion_demo.yaml``).
+
+    Args:
+        path: a YAML file with a ``config`` mapping (the network) and a ``demo`` mapping (the other fields).
+        **overrides: fields to replace (``None`` values are ignored), e.g. ``prior_steps=40``.
+    """
+    import yaml
+
+    data = yaml.safe_load(Path(path or PRESET).read_text(encoding="utf-8"))
+    fields = dict(data["demo"], config=data["config"])
+    fields.update({k: v for k, v in overrides.items() if v is not None})
+    return LionDemoConfig(**fields)
+
+
+def demo_datamodule(cfg: LionDemoConfig, data_root: str | Path | None = None) -> Any:
     """The demo's :class:`~gen3d.data.datamodules.PointCloudDataModule` (set up for fitting)."""
     from gen3d.data.datamodules import PointCloudDataModule
 
     dm = PointCloudDataModule(
         root=None if data_root is None else str(data_root),
-        classes=classes or list(DEMO_CLASSES),
-        tr_sample_size=DEMO_POINTS,
-        te_sample_size=DEMO_POINTS,
-        batch_size=DEMO_BATCH,
+        classes=list(cfg.classes),
+        tr_sample_size=cfg.points,
+        te_sample_size=cfg.points,
+        batch_size=cfg.batch,
         num_workers=0,
         normalize="global",
-        per_class=per_class,
-        seed=seed,
-        points=3 * DEMO_POINTS,
+        per_class=cfg.per_class,
+        seed=cfg.seed,
+        points=3 * cfg.points,
         drop_last=True,
     )
     dm.setup("fit")
@@ -120,15 +140,8 @@ def reference_clouds(dm: Any) -> torch.Tensor:
     return refs * float(dm.norm.std) + torch.as_tensor(dm.norm.mean, dtype=refs.dtype)
 
 
-def _trainer(
-    root: Path,
-    max_steps: int,
-    seconds: float,
-    progress: bool,
-    extra_callbacks: tuple = (),
-    processes: int = 1,
-    accelerator: str = "cpu",
-) -> Any:
+def _trainer(root: Path, max_steps: int, progress: bool, processes: int = 1, accelerator: str = "cpu") -> L.Trainer:
+    """A Lightning trainer that stops after ``max_steps`` optimiser steps (no validation, a ``last.ckpt``)."""
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
 
@@ -139,14 +152,12 @@ def _trainer(
         accelerator=accelerator,
         **parallel,
         max_steps=max_steps,
-        max_time={"seconds": max(1, int(seconds))},
         default_root_dir=str(root),
         logger=CSVLogger(str(root), name="csv", version=""),
         callbacks=[
             ModelCheckpoint(dirpath=str(root / "checkpoints"), save_last=True, save_top_k=0),
             *((OneThreadPerProcess(),) if processes > 1 else ()),
             *((StepProgressBar(),) if progress else ()),
-            *extra_callbacks,
         ],
         limit_val_batches=0,
         num_sanity_val_steps=0,
@@ -167,11 +178,19 @@ class OneThreadPerProcess(L.Callback):
 def demo_processes() -> int:
     """Data-parallel processes for the demo: one per core, at most 2 (the demo's models are small).
 
-    Two single-threaded processes (Lightning DDP over gloo) keep two cores busier than one process with two
-    threads: on 2 cores a prior step of the demo model took 0.157 s with one thread, 0.12 s with two, and 0.18 s
-    in each of two processes running side by side (1.7x the throughput of one thread).
+    The demo's networks are small: a step is many small operations that a second thread speeds up little, so two
+    single-threaded processes (Lightning DDP over gloo) keep two cores busier than one process with two threads.
     """
     return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def choose_threads() -> int:
+    """Intra-op threads for the demo: one on a machine of up to 2 cores, else half the cores (at most 8).
+
+    A function of the core count only, so that a seed gives the same numbers whatever else the machine runs.
+    """
+    cpus = os.cpu_count() or 1
+    return 1 if cpus <= 2 else min(cpus // 2, 8)
 
 
 def generate_parallel(
@@ -195,62 +214,6 @@ def generate_parallel(
     shares = [n // processes + (i < n % processes) for i in range(processes)]
     jobs = [(k, derived_seed(seed, "share", i)) for i, k in enumerate(shares) if k > 0]
     return torch.cat(fork_map(share, jobs, len(jobs)))
-
-
-class TimeBudgetCosine(L.Callback):
-    """A Lightning callback that decays the learning rate with a cosine over a wall-clock budget.
-
-    The demo trains for a time, not a step count, so a step-based schedule cannot know where it ends. Before
-    each step this sets every parameter group's rate to ``base * f``: ``f`` ramps linearly over the first
-    ``warmup_steps`` steps, then follows ``floor + (1 - floor) (1 + cos(pi p)) / 2`` with ``p`` the fraction of
-    ``seconds`` elapsed since training started. Measured on the demo (2 cores): decaying the priors' rate
-    over the last fifth of a run took 1-NNA-CD from 72-75 % to 66 % where a constant rate had flattened out.
-
-    Args:
-        seconds: the training budget.
-        floor: final fraction of the base rate.
-        warmup_steps: linear warm-up steps.
-    """
-
-    def __init__(self, seconds: float, floor: float = 0.05, warmup_steps: int = 0):
-        self.seconds, self.floor, self.warmup_steps = max(float(seconds), 1e-6), float(floor), int(warmup_steps)
-        self.start: float | None = None
-        self.base: list[float] = []
-
-    def factor(self, step: int, elapsed: float) -> float:
-        """The learning-rate multiplier at ``step`` after ``elapsed`` seconds."""
-        warm = min(1.0, (step + 1) / self.warmup_steps) if self.warmup_steps > 0 else 1.0
-        p = min(max(elapsed / self.seconds, 0.0), 1.0)
-        return warm * (self.floor + (1.0 - self.floor) * 0.5 * (1.0 + math.cos(math.pi * p)))
-
-    def on_train_start(self, trainer: Any, pl_module: Any) -> None:
-        self.start = time.perf_counter()
-        self.base = [g["lr"] for opt in trainer.optimizers for g in opt.param_groups]
-
-    def on_train_batch_start(self, trainer: Any, pl_module: Any, batch: Any, batch_idx: int) -> None:
-        f = self.factor(trainer.global_step, time.perf_counter() - (self.start or time.perf_counter()))
-        if getattr(trainer, "world_size", 1) > 1:  # every data-parallel process must step with the same rate
-            f = trainer.strategy.broadcast(f, src=0)
-        groups = [g for opt in trainer.optimizers for g in opt.param_groups]
-        for g, base in zip(groups, self.base, strict=True):
-            g["lr"] = base * f
-
-
-def choose_threads() -> int:
-    """Intra-op threads for the demo: half the cores (one on a 2-core machine), one on a busy machine.
-
-    When the machine is busier than its core count, torch's spinning worker threads wait for each other and a
-    step can get an order of magnitude slower than with a single thread (measured on 2 shared cores: a VAE
-    step took 5.8 s with 2 threads and 0.6 s with 1); the load of other jobs can also rise after the start.
-    """
-    cpus = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        load = 0.0
-    if cpus <= 2 or load >= cpus - 1:
-        return 1
-    return min(cpus // 2, 8)
 
 
 def gaussian_blobs(n: int, num_points: int, mean: np.ndarray, std: float, seed: int) -> np.ndarray:
@@ -280,91 +243,30 @@ def baseline_metrics(
         torch.set_num_threads(max(1, threads))
     ref_distances = ReferenceDistances(refs)
     score = lambda x: point_cloud_metrics(x, refs, emd=emd, ref_distances=ref_distances, progress=False)  # noqa: E731
-    return {"train split (oracle)": score(train_clouds), "Gaussian blobs": score(blobs)}, ref_distances
+    return {ORACLE: score(train_clouds), BLOBS: score(blobs)}, ref_distances
 
 
 def metrics_table(rows: dict[str, dict[str, float]], title: str) -> Any:
-    """A rich table: one row per method, one column per metric (as :mod:`gen3d.metrics` reports them: 1-NNA and
-    COV in %, JSD x 100; MMD shown x 1e3)."""
+    """A rich table: one row per method, one column per metric, in the papers' scales with the factor in the header.
+
+    The values are :func:`gen3d.metrics.point_cloud_metrics`'s (1-NNA and COV in %, MMD raw, JSD as the
+    divergence); the table multiplies them by :data:`gen3d.metrics.point_cloud.PAPER_SCALES` (MMD-CD x 1e3,
+    MMD-EMD and JSD x 1e2), as the papers print them.
+    """
     from rich.table import Table
+
+    from gen3d.metrics.point_cloud import PAPER_SCALES
 
     table = Table(title=title)
     table.add_column("method")
     keys = [k for k in METRIC_KEYS if any(k in r for r in rows.values())]
+    scale = {k: PAPER_SCALES.get(k, 1.0) for k in keys}
+    digits = {k: 1 if scale[k] == 1.0 else 3 if k.startswith("MMD") else 2 for k in keys}
     for k in keys:
-        unit = " %" if k.startswith(("1-NNA", "COV")) else (" x1e3" if k.startswith("MMD") else " x1e2")
-        table.add_column(k + unit, justify="right")
+        table.add_column(k + (" %" if scale[k] == 1.0 else f" x1e{round(math.log10(scale[k]))}"), justify="right")
     for name, r in rows.items():
-        cells = []
-        for k in keys:
-            v = float(r.get(k, float("nan")))
-            cells.append(
-                f"{1e3 * v:.3f}" if k.startswith("MMD") else f"{v:.1f}" if not k.startswith("JSD") else f"{v:.2f}"
-            )
-        table.add_row(name, *cells)
+        table.add_row(name, *(f"{scale[k] * float(r.get(k, float('nan'))):.{digits[k]}f}" for k in keys))
     return table
-
-
-def run_lion_demo(
-    out_dir: str | Path,
-    data_root: str | Path | None = None,
-    budget_minutes: float = 11.0,
-    classes: list[str] | None = None,
-    per_class: int = DEMO_PER_CLASS,
-    seed: int = 0,
-    emd: bool = True,
-    progress: bool = True,
-    processes: int | None = None,
-    accelerator: str = "cpu",
-) -> dict[str, Any]:
-    """Train, sample and evaluate LION within ``budget_minutes`` on a CPU (or one GPU).
-
-    Args:
-        out_dir: output folder: ``metrics.json``, ``samples.png``, ``samples.npz``, ``vae/``, ``prior/``.
-        data_root: a PC15k-layout root holding the demo classes, or None to generate the procedural shapes
-            in memory (also done when the root has fewer than :data:`MIN_REFS` val shapes of them).
-        budget_minutes: total wall-clock budget; training gets what is left after data, sampling and
-            evaluation (estimated).
-        classes: classes to train on (default :data:`DEMO_CLASSES`).
-        per_class: procedural shapes per class over all splits (80/10/10).
-        seed: seed of the data, the training and the samples.
-        emd: also compute the EMD metrics.
-        progress: show progress bars.
-        processes: data-parallel training and sampling processes (None: :func:`demo_processes`).
-        accelerator: Lightning accelerator of both stages: ``"cpu"``, or ``"gpu"`` to train and sample on one
-            GPU (one process, the same configuration and budget; the time kept back for sampling and metrics is
-            the 2-core CPU's estimate, so a GPU run ends early: docs/lion.md, "On a GPU").
-
-    Returns:
-        ``{"lion": metrics, "train_split": metrics, "gaussian": metrics, "num_samples", "num_points",
-        "draws": {...}, "seconds": {...}, "steps": {...}, "paths": {...}}``; the same dict is written to
-        ``metrics.json``. ``lion`` scores the first sampling draw; ``draws`` (:func:`summarize_draws`) has the
-        Chamfer metrics of all :data:`DEMO_DRAWS` draws and their mean.
-    """
-    from rich.console import Console
-
-    if accelerator not in ("cpu", "gpu"):
-        raise ValueError(f"accelerator must be 'cpu' or 'gpu', got {accelerator!r}")
-    if accelerator == "gpu" and not torch.cuda.is_available():
-        raise ValueError("accelerator='gpu' needs a CUDA GPU, and none is available")
-    console = Console()
-    # the metrics' native kernels are built on first use (a minute on 2 cores from a clean clone): build or load them
-    # before the budget's clock starts, so that the build is setup, not the first minute of the baselines' worker
-    # beside the VAE stage (measured from a clean clone: the VAE got 128 of its 200 steps and the priors waited 54 s)
-    from gen3d.metrics._native import load_native
-
-    load_native()
-    threads_before = torch.get_num_threads()
-    torch.set_num_threads(choose_threads())
-    try:
-        return _run(
-            console, out_dir, data_root, budget_minutes, classes, per_class, seed, emd, progress, processes, accelerator
-        )
-    finally:
-        torch.set_num_threads(threads_before)
-
-
-DRAW_KEYS = ("1-NNA-CD", "COV-CD", "MMD-CD", "JSD")
 
 
 def summarize_draws(seeds: list[int], scores: list[dict[str, float]]) -> dict[str, Any]:
@@ -399,176 +301,243 @@ def draws_line(summary: dict[str, Any], n: int) -> str:
     )
 
 
-def _run(
-    console: Any,
+def run_lion_demo(
     out_dir: str | Path,
-    data_root: str | Path | None,
-    budget_minutes: float,
-    classes: list[str] | None,
-    per_class: int,
-    seed: int,
-    emd: bool,
-    progress: bool,
-    processes: int | None,
+    cfg: LionDemoConfig | None = None,
+    *,
+    data_root: str | Path | None = None,
+    emd: bool = True,
+    progress: bool = True,
+    processes: int | None = None,
     accelerator: str = "cpu",
 ) -> dict[str, Any]:
-    from gen3d.export.grid import render_point_grid
-    from gen3d.inference.checkpoint import read_checkpoint
-    from gen3d.lit.lion_module import LionModule, derived_seed
-    from gen3d.metrics import point_cloud_metrics
-    from gen3d.utils import atomic_path, atomic_write_text
-    from gen3d.utils.parallel import ForkedCall
+    """Train, sample and evaluate LION as ``cfg`` says, on a CPU (or one GPU).
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    classes = classes or list(DEMO_CLASSES)
-    start = time.perf_counter()
-    seconds: dict[str, float] = {}
+    Args:
+        out_dir: output folder: ``metrics.json``, ``samples.png``, ``samples.npz``, ``vae/``, ``prior/``.
+        cfg: the settings (default: :func:`load_lion_demo_config` of the shipped preset).
+        data_root: a PC15k-layout root holding the demo classes, or None to generate the procedural shapes
+            in memory (also done when the root has fewer than :data:`MIN_REFS` val shapes of them).
+        emd: also compute the EMD metrics.
+        progress: show progress bars.
+        processes: data-parallel training and sampling processes (None: :func:`demo_processes`).
+        accelerator: Lightning accelerator of both stages: ``"cpu"``, or ``"gpu"`` to train and sample on one
+            GPU (one process, the same configuration and step counts).
 
-    # ---------------------------------------------------------------------------------------- data
-    dm = demo_datamodule(data_root, classes, per_class, seed)
-    if data_root is not None and len(dm.dataset("val")) < MIN_REFS:
-        console.print(
-            f"[yellow]{data_root} has {len(dm.dataset('val'))} val shapes of {', '.join(classes)}; the demo needs "
-            f"at least {MIN_REFS}: generating {per_class} procedural shapes per class in memory instead[/yellow]"
+    Returns:
+        ``{"lion": metrics, "train_split": metrics, "gaussian": metrics, "num_samples", "num_points",
+        "draws": {...}, "seconds": {...}, "steps": {...}, "paths": {...}}``; the same dict is written to
+        ``metrics.json``. ``lion`` scores the first sampling draw; ``draws`` (:func:`summarize_draws`) has the
+        Chamfer metrics of all ``cfg.draws`` draws and their mean.
+    """
+    if accelerator not in ("cpu", "gpu"):
+        raise ValueError(f"accelerator must be 'cpu' or 'gpu', got {accelerator!r}")
+    if accelerator == "gpu" and not torch.cuda.is_available():
+        raise ValueError("accelerator='gpu' needs a CUDA GPU, and none is available")
+    cfg = cfg or load_lion_demo_config()
+    # the metrics' native kernels are built on first use (about a minute on 2 cores from a clean clone): build or
+    # load them here, so that the build does not hold up the baselines' worker beside the VAE stage
+    from gen3d.metrics._native import load_native
+
+    load_native()
+    procs = 1 if accelerator == "gpu" else demo_processes() if processes is None else max(1, int(processes))
+    run = _Run(Path(out_dir), cfg, data_root, emd, progress, procs, accelerator)
+    threads_before = torch.get_num_threads()
+    torch.set_num_threads(choose_threads())
+    try:
+        return run.all()
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+@dataclass
+class _Data:
+    """What the data stage hands on: the datamodule, the references and the two baselines' clouds."""
+
+    dm: Any
+    refs: torch.Tensor  # (R, N, 3) data frame
+    train_clouds: torch.Tensor  # (R, N, 3) data frame, the oracle
+    blobs: torch.Tensor  # (R, N, 3) the useless generator
+
+
+@dataclass
+class _Run:
+    """One run of the LION demo: the stages as methods, the time each took in ``seconds``."""
+
+    out: Path
+    cfg: LionDemoConfig
+    data_root: str | Path | None
+    emd: bool
+    progress: bool
+    procs: int
+    accelerator: str
+    seconds: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        yield
+        self.seconds[stage] = time.perf_counter() - t0
+
+    def all(self) -> dict[str, Any]:
+        """Every stage in order; returns what ``metrics.json`` holds."""
+        from rich.console import Console
+
+        console, start = Console(), time.perf_counter()
+        self.out.mkdir(parents=True, exist_ok=True)
+        with self.timed("data"):
+            data = self.data(console)
+        # the baselines do not depend on the model: they are scored while the VAE trains, on the cores it leaves idle
+        baselines = self.start_baselines(data)
+        with self.timed("vae"):
+            vae_steps = self.train_vae(data.dm)
+        with self.timed("baselines_wait"):  # the priors take every core: the baselines finish first
+            base = baselines.result() if baselines is not None else None
+        with self.timed("prior"):
+            prior, prior_steps = self.train_priors(data.dm)
+        with self.timed("sample"):
+            samples = self.draw(prior, len(data.refs), self.cfg.seed)
+        with self.timed("evaluate"):
+            rows, score = self.evaluate(data, base, samples)
+        with self.timed("draws"):
+            draws = self.more_draws(prior, len(data.refs), rows[OURS], score)
+        self.seconds["total"] = time.perf_counter() - start
+        return self.report(console, samples, rows, draws, {"vae": vae_steps, "prior": prior_steps})
+
+    def data(self, console: Any) -> _Data:
+        """The datamodule (procedural in memory unless ``data_root`` has enough references), the references, and
+        the clouds of the two baselines (as many as references)."""
+        cfg = self.cfg
+        dm = demo_datamodule(cfg, self.data_root)
+        if self.data_root is not None and len(dm.dataset("val")) < MIN_REFS:
+            console.print(
+                f"[yellow]{self.data_root} has {len(dm.dataset('val'))} val shapes of {', '.join(cfg.classes)}; the "
+                f"demo needs at least {MIN_REFS}: generating {cfg.per_class} procedural shapes per class in memory "
+                "instead[/yellow]"
+            )
+            dm = demo_datamodule(cfg, None)
+        refs, train, norm = reference_clouds(dm), dm.dataset("train"), dm.norm
+        pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: len(refs)]
+        train_clouds = torch.stack([torch.from_numpy(train.points[int(i)][: cfg.points]) for i in pick])
+        train_clouds = train_clouds * float(norm.std) + torch.as_tensor(norm.mean, dtype=train_clouds.dtype)
+        flat = refs.reshape(-1, 3)
+        spread = float(flat.std(dim=0).mean())
+        blobs = gaussian_blobs(len(refs), cfg.points, flat.mean(0).numpy(), spread, cfg.seed)
+        return _Data(dm, refs, train_clouds, torch.from_numpy(blobs))
+
+    def start_baselines(self, data: _Data) -> Any:
+        """The baselines scored in a forked process on the cores the VAE leaves idle (None if there are none)."""
+        from gen3d.utils.parallel import ForkedCall
+
+        spare = (os.cpu_count() or 1) - torch.get_num_threads()
+        if spare < 1:
+            return None
+        return ForkedCall(baseline_metrics, data.train_clouds, data.blobs, data.refs, self.emd, spare)
+
+    def train_vae(self, dm: Any) -> int:
+        """Train the VAE for ``cfg.vae_steps`` steps (one process); returns the steps taken."""
+        from gen3d.lit.lion_module import LionModule
+
+        cfg = self.cfg
+        L.seed_everything(cfg.seed, verbose=False)
+        module = LionModule(config=copy.deepcopy(cfg.config), stage="vae", lr=cfg.lr, ema_decay=0.0, seed=cfg.seed)
+        trainer = _trainer(self.out / "vae", cfg.vae_steps, self.progress, accelerator=self.accelerator)
+        trainer.fit(module, datamodule=dm)
+        return int(module.global_step)
+
+    def train_priors(self, dm: Any) -> tuple[Any, int]:
+        """Train both latent priors for ``cfg.prior_steps`` steps, data-parallel over ``procs`` processes, with a
+        linear warm-up and a cosine decay to ``lr_floor x lr``; returns the module and the steps taken."""
+        from gen3d.inference.checkpoint import read_checkpoint
+        from gen3d.lit.lion_module import LionModule
+
+        cfg, root = self.cfg, self.out / "prior"
+        module = LionModule(
+            config=copy.deepcopy(cfg.config),
+            stage="prior",
+            vae_ckpt=str(self.out / "vae" / "checkpoints" / "last.ckpt"),
+            lr=cfg.lr,
+            warmup_steps=cfg.warmup_steps,
+            lr_schedule="cosine",
+            lr_min_ratio=cfg.lr_floor,
+            ema_decay=cfg.ema_decay,
+            seed=cfg.seed,
+            cache_latents=True,
         )
-        dm = demo_datamodule(None, classes, per_class, seed)
-    train = dm.dataset("train")
-    refs = reference_clouds(dm)  # (R, N, 3) data frame
-    norm = dm.norm
-    denorm = lambda x: x * float(norm.std) + torch.as_tensor(norm.mean, dtype=x.dtype)  # noqa: E731
-    seconds["data"] = time.perf_counter() - start
+        dm.batch_size = max(1, cfg.batch // self.procs)  # per process: the optimiser steps on cfg.batch clouds
+        _trainer(root, cfg.prior_steps, self.progress, self.procs, self.accelerator).fit(module, datamodule=dm)
+        if self.accelerator == "gpu":
+            module.to("cuda")  # Lightning hands the module back on the CPU
+        # data-parallel training ran in forked processes: the weights came back, the step count is in the checkpoint
+        return module, int(read_checkpoint(root / "checkpoints" / "last.ckpt")["global_step"])
 
-    # ---------------------------------------------------------------------------------------- train
-    n_ref = len(refs)
-    procs = demo_processes() if processes is None else max(1, int(processes))
-    if accelerator == "gpu":
-        procs = 1  # one GPU, one process
-    # the baselines do not depend on the model: they are scored while the VAE trains, on the cores it leaves idle
-    spare = (os.cpu_count() or 1) - torch.get_num_threads()
-    # sampling and metrics time (measured: one process, and their speed-up with two on two cores)
-    draws = max(1, DEMO_DRAWS)
-    sample_cost = draws * n_ref * DEMO_STEPS * SAMPLE_SECONDS / (1.0 + 0.7 * (procs - 1))
-    # one scored set in one thread: 1.5 n^2 pairs (n^2 samples x refs, half of n^2 among the samples); the
-    # references' own pairs add a third of that once; EMD pairs cost 4.7 ms at 512 points, Chamfer 0.07 ms
-    row_cost = (7e-3 if emd else 1e-4) * n_ref**2
-    metrics_cost = row_cost * (1.0 if spare >= 1 else 3.0 + 1.0 / 3.0) / procs
-    metrics_cost += (draws - 1) * 3e-4 * n_ref**2  # Chamfer-only scoring of the extra draws (1.1 s at 60 + 60)
-    reserve = 15.0 + sample_cost + metrics_cost
-    train_seconds = max(60.0, budget_minutes * 60.0 - (time.perf_counter() - start) - reserve)
-    g = torch.Generator().manual_seed(seed)
-    pick = torch.randperm(len(train), generator=g)[:n_ref]
-    train_clouds = denorm(torch.stack([torch.from_numpy(train.points[int(i)][:DEMO_POINTS]) for i in pick]))
-    spread = float(refs.reshape(-1, 3).std(dim=0).mean())
-    blobs = torch.from_numpy(gaussian_blobs(n_ref, DEMO_POINTS, refs.reshape(-1, 3).mean(0).numpy(), spread, seed))
-    baselines = ForkedCall(baseline_metrics, train_clouds, blobs, refs, emd, spare) if spare >= 1 else None
+    def draw(self, prior: Any, n: int, seed: int) -> torch.Tensor:
+        """One sampling draw of ``n`` shapes with ``seed`` (on the CPU, data frame)."""
+        cfg = self.cfg
+        kw = {"code_temperature": cfg.code_temperature}
+        return generate_parallel(prior, n, cfg.sampler, cfg.steps, seed, self.procs, **kw).cpu()
 
-    L.seed_everything(seed, verbose=False)
-    t0 = time.perf_counter()
-    vae_module = LionModule(
-        config=DEMO_CONFIG, stage="vae", lr=DEMO_LR, ema_decay=0.0, seed=seed, kl_anneal_steps=VAE_STEPS
-    )
-    vae_trainer = _trainer(out / "vae", VAE_STEPS, VAE_SHARE * train_seconds, progress, accelerator=accelerator)
-    vae_trainer.fit(vae_module, datamodule=dm)
-    vae_steps = vae_module.global_step
-    seconds["vae"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    if baselines is not None:  # the priors take every core: wait for the baselines first (out of the priors' time)
-        base_rows, ref_distances = baselines.result()
-        seconds["baselines_wait"] = time.perf_counter() - t0
-    prior_module = LionModule(
-        config=DEMO_CONFIG,
-        stage="prior",
-        vae_ckpt=str(out / "vae" / "checkpoints" / "last.ckpt"),
-        lr=DEMO_LR,
-        warmup_steps=0,  # TimeBudgetCosine warms up
-        lr_schedule="constant",
-        ema_decay=DEMO_EMA,
-        seed=seed,
-        cache_latents=True,
-    )
-    left = train_seconds - (time.perf_counter() - t0) - seconds["vae"]
-    decay = TimeBudgetCosine(left, floor=DEMO_LR_FLOOR, warmup_steps=50)
-    dm.batch_size = max(1, DEMO_BATCH // procs)  # per process: the optimiser steps on DEMO_BATCH clouds
-    prior_trainer = _trainer(out / "prior", PRIOR_STEPS, left, progress, (decay,), procs, accelerator)
-    prior_trainer.fit(prior_module, datamodule=dm)
-    # data-parallel training ran in forked processes: the weights came back, the step count is in the checkpoint
-    prior_steps = int(read_checkpoint(out / "prior" / "checkpoints" / "last.ckpt")["global_step"])
-    seconds["prior"] = time.perf_counter() - t0
+    def evaluate(self, data: _Data, base: tuple | None, samples: torch.Tensor) -> tuple[dict, Callable]:
+        """The table's rows (the samples, then the baselines: scored here if no spare core scored them during the
+        VAE stage) and ``score(samples, emd)``, which reuses the references' distances."""
+        from gen3d.metrics import point_cloud_metrics
 
-    # ---------------------------------------------------------------------------------------- sample
-    t0 = time.perf_counter()
-    kwargs: dict[str, Any] = {"eta": DEMO_ETA} if DEMO_SAMPLER == "ddim" else {}
-    if accelerator == "gpu":
-        prior_module.to("cuda")  # Lightning hands the module back on the CPU
+        # the metrics' kernels solve pairs in parallel, one thread per core the training used (all on a GPU machine)
+        torch.set_num_threads(self.procs if self.accelerator == "cpu" else choose_threads())
+        base_rows, ref_distances = base or baseline_metrics(data.train_clouds, data.blobs, data.refs, self.emd)
 
-    def draw(draw_seed: int) -> torch.Tensor:
-        return generate_parallel(
-            prior_module,
-            n_ref,
-            DEMO_SAMPLER,
-            DEMO_STEPS,
-            draw_seed,
-            procs,
-            code_temperature=DEMO_CODE_TEMPERATURE,
-            **kwargs,
-        ).cpu()
+        def score(x: torch.Tensor, emd: bool) -> dict[str, float]:
+            return point_cloud_metrics(x, data.refs, emd=emd, ref_distances=ref_distances)
 
-    samples = draw(seed)
-    seconds["sample"] = time.perf_counter() - t0
+        return {OURS: score(samples, self.emd), **base_rows}, score
 
-    # ---------------------------------------------------------------------------------------- evaluate
-    t0 = time.perf_counter()
-    # the metrics' kernels solve pairs in parallel, one thread per core the training used (all on a GPU machine)
-    torch.set_num_threads(procs if accelerator == "cpu" else choose_threads())
-    if baselines is None:  # no spare core while the VAE trained: score the baselines now
-        base_rows, ref_distances = baseline_metrics(train_clouds, blobs, refs, emd)
-    score = lambda x, e: point_cloud_metrics(x, refs, emd=e, ref_distances=ref_distances)  # noqa: E731
-    rows = {"LION (ours)": score(samples, emd), **base_rows}
-    seconds["evaluate"] = time.perf_counter() - t0
+    def more_draws(self, prior: Any, n: int, first: dict[str, float], score: Callable) -> dict[str, Any]:
+        """Draws 2 to ``cfg.draws`` with derived seeds, scored with the Chamfer metrics; the summary of all."""
+        from gen3d.lit.lion_module import derived_seed
 
-    t0 = time.perf_counter()
-    draw_seeds = [seed] + [derived_seed(seed, "draw", i) for i in range(1, draws)]
-    scores = [rows["LION (ours)"]] + [score(draw(s), False) for s in draw_seeds[1:]]
-    draw_summary = summarize_draws(draw_seeds, scores)  # keeps the DRAW_KEYS of each
-    seconds["draws"] = time.perf_counter() - t0
-    seconds["total"] = time.perf_counter() - start
+        seeds = [self.cfg.seed] + [derived_seed(self.cfg.seed, "draw", i) for i in range(1, self.cfg.draws)]
+        scores = [first] + [score(self.draw(prior, n, s), False) for s in seeds[1:]]
+        return summarize_draws(seeds, scores)  # keeps the DRAW_KEYS of each
 
-    # ---------------------------------------------------------------------------------------- report
-    grid = out / "samples.png"
-    render_point_grid(samples[:16].numpy(), grid)
-    with atomic_path(out / "samples.npz") as tmp:
-        np.savez(tmp, points=samples.numpy())
-    sampler_label = DEMO_SAMPLER + (f" eta={DEMO_ETA:g}" if DEMO_SAMPLER == "ddim" else "")
-    sampler_label += f" {DEMO_STEPS} steps, shape-code temperature {DEMO_CODE_TEMPERATURE:g}"
-    title = (
-        f"LION demo: {', '.join(classes)}, {n_ref} samples vs {n_ref} val shapes, {DEMO_POINTS} points per "
-        f"cloud (paper protocol: 2048), {sampler_label}, VAE {vae_steps} + priors "
-        f"{prior_steps} steps, {seconds['total'] / 60:.1f} min"
-    )
-    console.print(metrics_table(rows, title))
-    console.print(draws_line(draw_summary, n_ref))
-    result: dict[str, Any] = {
-        "lion": {k: float(v) for k, v in rows["LION (ours)"].items()},
-        "train_split": {k: float(v) for k, v in rows["train split (oracle)"].items()},
-        "gaussian": {k: float(v) for k, v in rows["Gaussian blobs"].items()},
-        "num_samples": n_ref,
-        "num_points": DEMO_POINTS,
-        "classes": classes,
-        "sampler": {"name": DEMO_SAMPLER, "steps": DEMO_STEPS, "code_temperature": DEMO_CODE_TEMPERATURE, **kwargs},
-        "draws": draw_summary,
-        "steps": {"vae": vae_steps, "prior": prior_steps},
-        "seconds": {k: round(v, 1) for k, v in seconds.items()},
-        "processes": procs,
-        "accelerator": accelerator,
-        "paths": {
-            "grid": str(grid),
-            "samples": str(out / "samples.npz"),
-            "checkpoint": str(out / "prior" / "checkpoints" / "last.ckpt"),
-        },
-    }
-    result.update({k: v for k, v in result["lion"].items()})  # top-level metric keys, as the metrics code
-    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
-    if not math.isfinite(result["lion"].get("1-NNA-CD", float("nan"))):
-        console.print("[yellow]warning: 1-NNA-CD is not finite[/yellow]")
-    return result
+    def report(self, console: Any, samples: torch.Tensor, rows: dict, draws: dict, steps: dict) -> dict[str, Any]:
+        """Print the table, the draws and the time; write ``samples.png``, ``samples.npz`` and ``metrics.json``."""
+        from gen3d.export.grid import render_point_grid
+        from gen3d.utils import atomic_path, atomic_write_text
+
+        cfg, out, n = self.cfg, self.out, len(samples)
+        render_point_grid(samples[:16].numpy(), out / "samples.png")
+        with atomic_path(out / "samples.npz") as tmp:
+            np.savez(tmp, points=samples.numpy())
+        title = (
+            f"LION demo: {', '.join(cfg.classes)}, {n} samples vs {n} val shapes, {cfg.points} points per cloud "
+            f"(paper protocol: 2048), {cfg.sampler} {cfg.steps} steps, shape-code temperature "
+            f"{cfg.code_temperature:g}, VAE {steps['vae']} + priors {steps['prior']} steps"
+        )
+        console.print(metrics_table(rows, title))
+        console.print(draws_line(draws, n))
+        console.print(f"LION stage took {self.seconds['total'] / 60:.1f} min", highlight=False)
+        result: dict[str, Any] = {
+            "lion": {k: float(v) for k, v in rows[OURS].items()},
+            "train_split": {k: float(v) for k, v in rows[ORACLE].items()},
+            "gaussian": {k: float(v) for k, v in rows[BLOBS].items()},
+            "num_samples": n,
+            "num_points": cfg.points,
+            "classes": list(cfg.classes),
+            "sampler": {"name": cfg.sampler, "steps": cfg.steps, "code_temperature": cfg.code_temperature},
+            "draws": draws,
+            "steps": steps,
+            "seconds": {k: round(v, 1) for k, v in self.seconds.items()},
+            "processes": self.procs,
+            "accelerator": self.accelerator,
+            "config": dataclasses.asdict(cfg),
+            "paths": {
+                "grid": str(out / "samples.png"),
+                "samples": str(out / "samples.npz"),
+                "checkpoint": str(out / "prior" / "checkpoints" / "last.ckpt"),
+            },
+        }
+        result.update(result["lion"])  # top-level metric keys, as the metrics code
+        atomic_write_text(out / "metrics.json", json.dumps(result, indent=2))
+        if not math.isfinite(result["lion"].get("1-NNA-CD", float("nan"))):
+            console.print("[yellow]warning: 1-NNA-CD is not finite[/yellow]")
+        return result

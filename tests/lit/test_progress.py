@@ -56,5 +56,5 @@ def test_step_bounded_run_shows_steps_not_minus_two(tmp_path):
 def test_lion_demo_trainers_use_it(tmp_path):
     from gen3d.pipelines.lion_demo import _trainer
 
-    assert isinstance(_trainer(tmp_path, 5, 60.0, progress=True).progress_bar_callback, StepProgressBar)
-    assert _trainer(tmp_path, 5, 60.0, progress=False).progress_bar_callback is None
+    assert isinstance(_trainer(tmp_path, 5, progress=True).progress_bar_callback, StepProgressBar)
+    assert _trainer(tmp_path, 5, progress=False).progress_bar_callback is None

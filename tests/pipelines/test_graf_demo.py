@@ -1,22 +1,37 @@
-"""The GRAF demo stage end to end, on a tiny budget (slow: Inception features and three FIDs on the CPU)."""
+"""The GRAF demo stage end to end, for a few iterations (slow: Inception features and three FIDs on the CPU)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 import trimesh
 
 
+def test_graf_demo_config_from_the_preset():
+    from gen3d.pipelines.graf_demo import load_graf_demo_config
+
+    cfg = load_graf_demo_config(iterations=7, seed=None)  # None keeps the preset's seed
+    assert cfg.iterations == 7 and cfg.seed == 0 and cfg.image_size == cfg.model["image_size"] == 32
+    assert cfg.num_classes == 3 and cfg.per_class == 32 and cfg.views == 8
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.iterations = 3
+    with pytest.raises(ValueError, match="iterations=0"):
+        dataclasses.replace(cfg, iterations=0)
+
+
 @pytest.mark.slow
 def test_run_graf_demo_writes_everything(tmp_path):
-    from gen3d.pipelines.graf_demo import run_graf_demo, summary_line
+    from gen3d.pipelines.graf_demo import load_graf_demo_config, run_graf_demo, summary_line
 
     out = tmp_path / "graf"
-    res = run_graf_demo(out, budget_minutes=0.1, threads=2, per_class=2, heldout_per_class=1, views=2, n_eval=6)
+    cfg = load_graf_demo_config(iterations=3, per_class=2, heldout_per_class=1, views=2, n_eval=6)
+    res = run_graf_demo(out, cfg)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["FID"] == pytest.approx(res["FID"]) and set(saved["baselines"]) == {"oracle", "untrained"}
-    assert saved["iterations"] >= 1 and saved["protocol"]["n_images"] == 6
+    assert saved["iterations"] == 3 and saved["protocol"]["n_images"] == 6  # two optimiser steps an iteration
+    assert saved["config"]["iterations"] == 3 and set(saved["seconds"]) >= {"data", "train", "eval", "total"}
     for key in ("checkpoint", "gif"):
         assert (out / saved[key].split("/")[-1]).exists()
     assert (out / "samples_trained.png").exists() and (out / "samples_untrained.png").exists()

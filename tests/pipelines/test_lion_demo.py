@@ -1,4 +1,4 @@
-"""The demo's LION stage on a tiny budget: it runs end to end and reports what the lead's table needs."""
+"""The demo's LION stage with a tiny configuration: it runs end to end, reproducibly, and reports its table."""
 
 from __future__ import annotations
 
@@ -20,54 +20,31 @@ def test_gaussian_blobs_and_threads():
 
 
 def test_metrics_table_units():
+    """The papers' scales, the factors in the headers: MMD-CD x1e3, MMD-EMD and JSD (a divergence) x1e2."""
     from rich.console import Console
 
-    table = demo.metrics_table({"a": {"1-NNA-CD": 55.0, "MMD-CD": 0.0042, "COV-CD": 50.0}}, "t")
+    row = {"1-NNA-CD": 55.0, "MMD-CD": 0.0042, "MMD-EMD": 0.0712, "COV-CD": 50.0, "JSD": 0.0092}
     console = Console(record=True, width=200)
-    console.print(table)
+    console.print(demo.metrics_table({"a": row}, "t"))
     text = console.export_text()
-    assert "55.0" in text and "4.200" in text and "1-NNA-CD %" in text
+    assert "55.0" in text and "4.200" in text and "7.120" in text and "0.92" in text
+    assert "1-NNA-CD %" in text and "MMD-CD x1e3" in text and "MMD-EMD x1e2" in text and "JSD x1e2" in text
 
 
-def test_time_budget_cosine_schedule():
-    """Warm-up then a cosine over wall-clock time, applied to every parameter group before each step."""
-    import math
-    from types import SimpleNamespace
+def test_preset_loads_into_one_frozen_config():
+    import dataclasses
 
-    import torch
-
-    cb = demo.TimeBudgetCosine(seconds=100.0, floor=0.1, warmup_steps=10)
-    assert cb.factor(0, 0.0) == pytest.approx(0.1)  # warm-up step 1 of 10
-    assert cb.factor(500, 0.0) == pytest.approx(1.0)
-    assert cb.factor(500, 50.0) == pytest.approx(0.1 + 0.9 * 0.5)
-    assert cb.factor(500, 25.0) == pytest.approx(0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi / 4)))
-    assert cb.factor(500, 100.0) == pytest.approx(0.1) == cb.factor(500, 1e9)
-    p1, p2 = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.Adam([{"params": [p1], "lr": 1e-3}, {"params": [p2], "lr": 4e-3}])
-    trainer = SimpleNamespace(optimizers=[opt], global_step=500)
-    cb.on_train_start(trainer, None)
-    cb.start -= 50.0  # pretend half the budget has passed
-    cb.on_train_batch_start(trainer, None, None, 0)
-    lrs = [g["lr"] for g in opt.param_groups]
-    assert lrs == pytest.approx([1e-3 * 0.55, 4e-3 * 0.55], rel=1e-3)
-
-
-def test_time_budget_cosine_follows_rank_zero_under_data_parallelism():
-    """Every data-parallel process must step with rank 0's rate, whatever its own clock says."""
-    from types import SimpleNamespace
-
-    import torch
-
-    p = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.Adam([p], lr=1e-3)
-    sent = []
-    strategy = SimpleNamespace(broadcast=lambda obj, src=0: sent.append((obj, src)) or 0.25)  # rank 0 says 0.25
-    trainer = SimpleNamespace(optimizers=[opt], global_step=10, world_size=2, strategy=strategy)
-    cb = demo.TimeBudgetCosine(seconds=100.0, floor=0.1)
-    cb.on_train_start(trainer, None)
-    cb.on_train_batch_start(trainer, None, None, 0)
-    assert sent == [(pytest.approx(1.0, abs=1e-3), 0)]  # this process's own factor, offered from rank 0
-    assert opt.param_groups[0]["lr"] == pytest.approx(0.25e-3)
+    cfg = demo.load_lion_demo_config()
+    assert cfg.points == cfg.config["num_points"] == 512 and cfg.classes == ("chair",)
+    assert cfg.vae_steps >= 1 and cfg.prior_steps >= 1 and cfg.draws >= 1
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.prior_steps = 3
+    small = demo.load_lion_demo_config(prior_steps=40, vae_steps=None)  # None keeps the preset's value
+    assert small.prior_steps == 40 and small.vae_steps == cfg.vae_steps
+    with pytest.raises(ValueError, match="prior_steps=0"):
+        dataclasses.replace(cfg, prior_steps=0)
+    with pytest.raises(ValueError, match="num_points"):
+        dataclasses.replace(cfg, points=48)
 
 
 def test_generate_parallel_matches_sequential_shares(tiny_config):
@@ -115,6 +92,21 @@ def test_summarize_draws_against_the_statistics_module():
     assert one["std"]["1-NNA-CD"] == one["sem"]["1-NNA-CD"] == 0.0 and "60.0 %" in demo.draws_line(one, 60)
 
 
+def _tiny(tiny_config, **kw):
+    """A LION demo configuration that runs in seconds: the tiny network, 48 points, 3 + 3 steps, 3 draws."""
+    fields = dict(
+        config=dict(tiny_config, num_points=48, standardize_latents=True),
+        points=48,
+        per_class=100,
+        vae_steps=3,
+        prior_steps=3,
+        warmup_steps=1,
+        steps=5,
+        draws=3,
+    )
+    return demo.load_lion_demo_config(**dict(fields, **kw))
+
+
 @pytest.mark.parametrize(
     "accelerator",
     [
@@ -128,16 +120,11 @@ def test_summarize_draws_against_the_statistics_module():
         ),
     ],
 )
-def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config, accelerator):
-    monkeypatch.setattr(demo, "DEMO_POINTS", 48)
-    monkeypatch.setattr(demo, "DEMO_CONFIG", dict(tiny_config, num_points=48, standardize_latents=True))
-    monkeypatch.setattr(demo, "VAE_STEPS", 3)
-    monkeypatch.setattr(demo, "PRIOR_STEPS", 3)
-    monkeypatch.setattr(demo, "DEMO_STEPS", 5)
-    monkeypatch.setattr(demo, "DEMO_DRAWS", 3)
-    result = demo.run_lion_demo(
-        tmp_path, None, budget_minutes=3, per_class=100, emd=False, progress=False, accelerator=accelerator
-    )
+def test_run_lion_demo_tiny(tmp_path, tiny_config, accelerator):
+    from gen3d.inference.checkpoint import read_checkpoint
+
+    cfg = _tiny(tiny_config)
+    result = demo.run_lion_demo(tmp_path, cfg, emd=False, progress=False, accelerator=accelerator)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     for key in ("1-NNA-CD", "COV-CD", "MMD-CD"):
         assert key in saved["lion"] and key in saved["train_split"] and key in saved["gaussian"]
@@ -145,15 +132,30 @@ def test_run_lion_demo_tiny(tmp_path, monkeypatch, tiny_config, accelerator):
     assert result["num_samples"] == 10 and result["num_points"] == 48
     assert result["steps"] == {"vae": 3, "prior": 3}  # the priors' count read back from data-parallel training
     assert result["processes"] == (demo.demo_processes() if accelerator == "cpu" else 1)
-    assert saved["accelerator"] == accelerator
-    assert result["sampler"]["code_temperature"] == demo.DEMO_CODE_TEMPERATURE
+    assert saved["accelerator"] == accelerator and saved["config"]["prior_steps"] == 3
+    assert result["sampler"] == {"name": cfg.sampler, "steps": 5, "code_temperature": cfg.code_temperature}
     draws = saved["draws"]  # the first draw is the table's; the others have their own seeds
-    assert len(draws["seeds"]) == 3 == len(set(draws["seeds"])) and draws["seeds"][0] == 0
+    assert len(draws["seeds"]) == 3 == len(set(draws["seeds"])) and draws["seeds"][0] == cfg.seed
     assert draws["1-NNA-CD"][0] == saved["lion"]["1-NNA-CD"] and draws["COV-CD"][0] == saved["lion"]["COV-CD"]
     assert draws["mean"]["1-NNA-CD"] == pytest.approx(np.mean(draws["1-NNA-CD"]))
     assert saved["gaussian"]["1-NNA-CD"] > saved["train_split"]["1-NNA-CD"]  # blobs are told apart, the oracle less
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert np.load(tmp_path / "samples.npz")["points"].shape == (10, 48, 3)
+    # the priors' rate: warm-up, then a cosine over the steps that ends at lr_floor x lr on the last step
+    sched = read_checkpoint(tmp_path / "prior" / "checkpoints" / "last.ckpt")["lr_schedulers"][0]
+    assert sched["_last_lr"][0] == pytest.approx(cfg.lr * cfg.lr_floor)
+
+
+@pytest.mark.slow
+def test_run_lion_demo_is_reproducible(tmp_path, tiny_config):
+    """Step counts, not a clock, end training: the same configuration gives the same numbers twice."""
+    cfg = _tiny(tiny_config, draws=2)
+    first = demo.run_lion_demo(tmp_path / "a", cfg, emd=False, progress=False)
+    second = demo.run_lion_demo(tmp_path / "b", cfg, emd=False, progress=False)
+    for key in ("lion", "train_split", "gaussian", "draws", "steps"):
+        assert first[key] == second[key]
+    a, b = (np.load(tmp_path / d / "samples.npz")["points"] for d in "ab")
+    np.testing.assert_array_equal(a, b)
 
 
 def test_run_lion_demo_rejects_a_bad_accelerator(tmp_path, monkeypatch):
@@ -163,6 +165,16 @@ def test_run_lion_demo_rejects_a_bad_accelerator(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="CUDA"):
         demo.run_lion_demo(tmp_path, accelerator="gpu")
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+@pytest.mark.parametrize("flag", ["--vae-steps", "--prior-steps", "--graf-iterations"])
+def test_demo_cli_rejects_step_counts_below_one(tmp_path, capsys, flag):
+    from gen3d.cli.main import main
+
+    assert main(["demo", "--out", str(tmp_path / "demo"), flag, "0"]) == 2
+    err = capsys.readouterr().err
+    assert err == f"gen3d: error: {flag} must be at least 1, got 0\n"
+    assert not (tmp_path / "demo").exists()
 
 
 def test_baseline_metrics_match_direct_scoring():

@@ -202,7 +202,7 @@ def _render_shape(out: Path, name: str, index: int, cfg: MultiviewConfig) -> lis
     import numpy as np
 
     from gen3d.data.shapes import make_shape, shape_seed
-    from gen3d.export.images import save_png
+    from gen3d.utils.fs import save_png
 
     to_z_up = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -> (x, -z, y)
     mesh = make_shape(name, index, cfg.seed)

@@ -1,13 +1,16 @@
-"""Image arrays to files: uint8 conversion, image grids and PNG writing (the one place gen3d writes PNGs)."""
+"""Image arrays to files: uint8 conversion, image grids, and PNG writing (:func:`save_png`, the one PNG writer, lives in
+:mod:`gen3d.utils.fs` so that the data layer can write its renders with it too)."""
 
 from __future__ import annotations
 
 import math
-import os
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from gen3d.utils.fs import save_png
+
+__all__ = ["image_grid", "save_png", "to_uint8"]
 
 
 def to_uint8(images: Any, value_range: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
@@ -47,15 +50,3 @@ def image_grid(images: Any, ncols: int | None = None, pad: int = 2, value_range:
         r, c = divmod(i, ncols)
         out[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = imgs[i]
     return out
-
-
-def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
-    """Write an ``(H, W, 3)`` uint8 image as PNG, atomically."""
-    from PIL import Image
-
-    from gen3d.utils import atomic_path
-
-    p = Path(path)
-    with atomic_path(p, suffix=".png") as tmp:
-        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")
-    return p

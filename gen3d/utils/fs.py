@@ -1,4 +1,4 @@
-"""Filesystem helpers: atomic writes (no half-written output), path validation and file listing."""
+"""Filesystem helpers: atomic writes (no half-written output, PNGs included), path validation and file listing."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from gen3d.errors import InputError
 
@@ -109,3 +110,14 @@ def list_files(root: str | os.PathLike, suffixes: tuple[str, ...], kind: str) ->
     if not files:
         raise InputError(f"folder holds no {kind} files ({', '.join(suffixes)})", r)
     return files
+
+
+def save_png(path: str | os.PathLike, image: Any) -> Path:
+    """Write an ``(H, W, 3)`` uint8 image as PNG, atomically (the one PNG writer of gen3d)."""
+    import numpy as np
+    from PIL import Image
+
+    p = Path(path)
+    with atomic_path(p, suffix=".png") as tmp:
+        Image.fromarray(np.asarray(image, dtype=np.uint8)).save(tmp, format="PNG")
+    return p

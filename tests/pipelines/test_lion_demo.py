@@ -36,7 +36,10 @@ def test_preset_loads_into_one_frozen_config():
 
     cfg = demo.load_lion_demo_config()
     assert cfg.points == cfg.config["num_points"] == 512 and cfg.classes == ("chair",)
-    assert cfg.vae_steps >= 1 and cfg.prior_steps >= 1 and cfg.draws >= 1
+    import yaml
+
+    raw = yaml.safe_load(demo.PRESET.read_text(encoding="utf-8"))["demo"]  # the file itself, read independently
+    assert (cfg.vae_steps, cfg.prior_steps, cfg.draws) == (raw["vae_steps"], raw["prior_steps"], raw["draws"])
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.prior_steps = 3
     small = demo.load_lion_demo_config(prior_steps=40, vae_steps=None)  # None keeps the preset's value

@@ -48,11 +48,13 @@ def is_lion_checkpoint(ckpt: dict[str, Any]) -> bool:
 
 
 def is_graf_checkpoint(ckpt: dict[str, Any]) -> bool:
-    """A checkpoint of the GRAF module (GRAF or pi-GAN field)."""
+    """A checkpoint of the GRAF module (any of its radiance fields: GRAF, pi-GAN, triplane, voxel)."""
+    from gen3d.models.graf.build import FIELDS
+
     hp, state = ckpt.get("hyper_parameters"), ckpt.get("state_dict")
     if not isinstance(hp, dict) or not isinstance(state, dict):
         return False
-    return hp.get("field") in ("graf", "pigan") and any(str(k).startswith("generator_ema.") for k in state)
+    return hp.get("field") in FIELDS and any(str(k).startswith("generator_ema.") for k in state)
 
 
 def checkpoint_kind(ckpt: dict[str, Any]) -> tuple[str, str]:

@@ -53,7 +53,7 @@ class GRAFModule(pl.LightningModule):
     """GRAF / pi-GAN GAN training (see the module docstring).
 
     Args:
-        field: ``"graf"`` or ``"pigan"``.
+        field: ``"graf"``, ``"pigan"``, ``"triplane"`` or ``"voxel"``.
         z_dim: latent dimension (GRAF: 256 = 128 shape + 128 appearance).
         z_app_dim: appearance part of z (GRAF only).
         net_depth: MLP / FiLM layers (GRAF, pi-GAN: 8).
@@ -63,6 +63,15 @@ class GRAFModule(pl.LightningModule):
         dir_freqs: GRAF's direction encoding octaves.
         mapping_width: pi-GAN's mapping network width.
         box_side: pi-GAN's ``UniformBoxWarp`` side (None: no warp).
+        feature_channels: triplane / voxel feature channels (per plane for triplanes).
+        feature_resolution: side of the planes or the grid.
+        base_channels: channels of the planes' / grid's conv generator at 4 x 4 (x 4).
+        min_channels: lower bound of that generator's channels.
+        decoder_width: hidden width of the feature decoder (voxel: 0 reads density and colour directly).
+        bound: half side of the triplane / voxel field's cube.
+        density_shift: added to the feature fields' raw density before the softplus (EG3D: -1).
+        view_dependent: colour depends on the viewing direction (GRAF, pi-GAN: True; False for scenes lit
+            from a light fixed in the world).
         image_size: training image side.
         fov: camera field of view in degrees.
         radius: camera distance, or ``[min, max]``.
@@ -79,12 +88,19 @@ class GRAFModule(pl.LightningModule):
         noise_std: initial density noise (GRAF's ``raw_noise_std``).
         noise_steps: iterations over which the noise decays linearly to 0 (GRAF: 5000; 0 keeps it constant).
         composite_impl: ``"auto"``, ``"native"`` or ``"torch"``.
+        sampler: ``"dense"`` (stratified + hierarchical) or ``"marched"`` (per-scene occupancy grids, batched
+            ray marching; constant backgrounds only).
+        grid_resolution: cells per axis of the marched sampler's occupancy grids.
+        march_step: the marched sampler's step (None: the scene box's side / 32).
+        grid_threshold: occupancy threshold of the marched sampler.
         patch_size: K, the side of the training patches (GRAF: 32).
         min_scale: GRAF's ``ray_sampler.min_scale``.
         max_scale: GRAF's ``ray_sampler.max_scale``.
         scale_anneal: GRAF's ``ray_sampler.scale_anneal`` (<= 0: no annealing).
         ndf: discriminator base width.
         hflip: random horizontal flips inside the discriminator.
+        d_instance_norm: GRAF's instance normalisation in the discriminator (False: spectral norm only, which
+            lets the discriminator see flat colours; see :class:`~gen3d.models.graf.discriminator.PatchDiscriminator`).
         optimizer: ``"rmsprop"`` (GRAF: alpha 0.99, eps 1e-8) or ``"adam"`` (pi-GAN).
         lr_g: generator learning rate.
         lr_d: discriminator learning rate.
@@ -111,6 +127,14 @@ class GRAFModule(pl.LightningModule):
         dir_freqs: int = 4,
         mapping_width: int = 256,
         box_side: float | None = 0.24,
+        feature_channels: int = 16,
+        feature_resolution: int = 32,
+        base_channels: int = 128,
+        min_channels: int = 32,
+        decoder_width: int = 32,
+        bound: float = 0.6,
+        density_shift: float = -1.0,
+        view_dependent: bool = True,
         image_size: int = 64,
         fov: float = 30.0,
         radius: float | tuple[float, float] = 2.5,
@@ -127,12 +151,17 @@ class GRAFModule(pl.LightningModule):
         noise_std: float = 1.0,
         noise_steps: int = 5000,
         composite_impl: str = "auto",
+        sampler: str = "dense",
+        grid_resolution: int = 16,
+        march_step: float | None = None,
+        grid_threshold: float = 0.01,
         patch_size: int = 32,
         min_scale: float = 0.25,
         max_scale: float = 1.0,
         scale_anneal: float = 0.0025,
         ndf: int = 64,
         hflip: bool = False,
+        d_instance_norm: bool = True,
         optimizer: str = "rmsprop",
         lr_g: float = 5e-4,
         lr_d: float = 1e-4,
@@ -152,7 +181,7 @@ class GRAFModule(pl.LightningModule):
         self.automatic_optimization = False
         self.generator = build_generator(dict(self.hparams))
         self.generator_ema = copy.deepcopy(self.generator).requires_grad_(False)
-        self.discriminator = PatchDiscriminator(patch_size, ndf, 3, hflip)
+        self.discriminator = PatchDiscriminator(patch_size, ndf, 3, hflip, d_instance_norm)
         self.register_buffer("iteration", torch.zeros((), dtype=torch.long))
         gen = torch.Generator().manual_seed(sample_seed)
         self.register_buffer("z_grid", self.generator.field.sample_z(n_grid, generator=gen, device="cpu"))

@@ -194,5 +194,5 @@ def write_graf_mesh(gen: Any, z: Any, resolution: int, path: Path) -> tuple[str,
     """A marching-cubes mesh of one code's density inside the cameras' near sphere; returns ``(path, iso level)``."""
     from gen3d.export.field import extract_mesh, save_mesh
 
-    m = extract_mesh(gen.field, z, resolution, gen.max_radius - gen.near)
+    m = extract_mesh(gen.field, z, resolution, gen.scene_bound)
     return str(save_mesh(m, path)), m.metadata["level"]

@@ -24,9 +24,14 @@ class PatchDiscriminator(nn.Module):
         ndf: base width (GRAF: 64).
         in_channels: image channels.
         hflip: randomly flip each input horizontally (GRAF's ``discriminator.hflip``, off by default).
+        instance_norm: GRAF's instance normalisation after the convolutions. It removes each channel's mean and
+            scale over the patch, so an object of one flat colour on a plain background looks the same to the
+            network whatever its colour; False keeps spectral normalisation only (SNGAN's discriminator).
     """
 
-    def __init__(self, patch_size: int = 32, ndf: int = 64, in_channels: int = 3, hflip: bool = False):
+    def __init__(
+        self, patch_size: int = 32, ndf: int = 64, in_channels: int = 3, hflip: bool = False, instance_norm: bool = True
+    ):
         super().__init__()
         n_down = int(round(math.log2(patch_size))) - 2
         if patch_size < 8 or 2 ** (n_down + 2) != patch_size:
@@ -38,7 +43,7 @@ class PatchDiscriminator(nn.Module):
             r //= 2
             c_out = max(1, 32 * ndf // r)  # 8 ndf at 4 x 4, doubling per halving
             layers.append(spectral_norm(nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False)))
-            if i > 0 or patch_size <= 32:
+            if instance_norm and (i > 0 or patch_size <= 32):
                 layers.append(nn.InstanceNorm2d(c_out))
             layers.append(nn.LeakyReLU(0.2))
             c_in = c_out

@@ -6,10 +6,10 @@ For a batch of latent codes the density field of every scene is probed on a grid
 evaluated with :meth:`RadianceField.forward_packed` and composited. This is the path for high-resolution
 images and turntables of trained generators; :meth:`Generator.render` is the plain (dense) reference.
 
-The box of every scene is the cube of half-side ``max_radius - near``: the ball the plain renderer can
-reach in front of the cameras. Density outside the box (GRAF may paint a backdrop behind the object) is
-not rendered, so this path suits generators with a constant background (``"white"`` / ``"black"`` /
-grey), not ``"last"``.
+The box of every scene is the cube of half-side :attr:`Generator.scene_bound`: the field's own cube (triplane,
+voxel fields), else ``max_radius - near``, the ball the plain renderer can reach in front of the cameras.
+Density outside the box (GRAF may paint a backdrop behind the object) is not rendered, so this path suits
+generators with a constant background (``"white"`` / ``"black"`` / grey), not ``"last"``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,7 @@ from torch import Tensor
 
 import renderers
 from gen3d.models.graf.generator import Generator
-
-
-def scene_aabb(generator: Generator) -> tuple[float, float, float, float, float, float]:
-    """The box rendered by the fast path: the cube of half-side ``max_radius - near`` around the origin."""
-    h = generator.max_radius - generator.near
-    return (-h, -h, -h, h, h, h)
+from gen3d.models.graf.marched import scene_aabb
 
 
 @torch.no_grad()

@@ -50,10 +50,12 @@ class RadianceField(nn.Module):
     """Interface of the generators' radiance fields (GRAF's NeRF MLP, pi-GAN's SIREN).
 
     Subclasses set ``z_dim`` and implement :meth:`condition`, :meth:`query` and (optionally, for speed)
-    :meth:`query_density`.
+    :meth:`query_density`. Fields with a bounded domain set ``bound``: their density is zero outside the cube
+    ``[-bound, bound]^3``, which the renderers use as the scene box (None: unbounded, e.g. an MLP).
     """
 
     z_dim: int
+    bound: float | None = None
 
     # -- to implement ---------------------------------------------------------------------------------
     def condition(self, z: Float[Tensor, "B Z"]) -> Cond:
@@ -92,13 +94,17 @@ class RadianceField(nn.Module):
             return torch.randn(batch_size, self.z_dim, generator=generator).to(device)
         return torch.randn(batch_size, self.z_dim, generator=generator, device=device)
 
-    def point_condition(self, z: Float[Tensor, "B Z"], scene: Int[Tensor, " M"] | None = None) -> Cond:
-        """The conditioning of :meth:`condition` laid out for :meth:`query`: broadcast over the points of each
-        scene, each (B, 1, C) (batched points), or gathered per point of scene ``scene[m]``, each (M, C) (packed)."""
-        cond = self.condition(z)  # each (B, C)
+    def layout(self, cond: Cond, scene: Int[Tensor, " M"] | None = None) -> Cond:
+        """Per-scene conditioning from :meth:`condition` laid out for :meth:`query`: broadcast over the points of
+        each scene, each (B, 1, C) (batched points), or gathered per point of scene ``scene[m]``, each (M, C)
+        (packed). Fields whose conditioning is a feature volume override this (they look points up by scene)."""
         if scene is None:
             return tuple(c.unsqueeze(1) for c in cond)
         return tuple(c[scene] for c in cond)
+
+    def point_condition(self, z: Float[Tensor, "B Z"], scene: Int[Tensor, " M"] | None = None) -> Cond:
+        """:meth:`condition` of ``z`` laid out by :meth:`layout` (batched when ``scene`` is None, else packed)."""
+        return self.layout(self.condition(z), scene)
 
     def forward(
         self,

@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 import renderers
 from gen3d.models.graf.field import RadianceField
+from gen3d.models.graf.marched import render_rays_marched
 
 POSE_DISTS = ("uniform", "gaussian")
 
@@ -55,7 +56,15 @@ class Generator(nn.Module):
         background: ``"white"``, ``"black"``, ``"last"`` or a grey level in [0, 1].
         composite_impl: ``"auto"``, ``"native"`` or ``"torch"`` compositing.
         eps: transmittance below which samples are skipped (early ray termination).
+        sampler: ``"dense"`` (stratified + hierarchical samples along ``[near, far]``) or ``"marched"``: one
+            occupancy grid per scene, built from the field's density for every batch of codes, and rays marched
+            through its occupied cells only (:mod:`gen3d.models.graf.marched`; needs a constant background).
+        grid_resolution: cells per axis of the marched path's occupancy grids.
+        march_step: interval length of the marched path (default: the scene box's side / 32).
+        grid_threshold: density above which a cell of the marched path's grids is occupied.
     """
+
+    SAMPLERS = ("dense", "marched")
 
     def __init__(
         self,
@@ -75,8 +84,21 @@ class Generator(nn.Module):
         background: str | float = "white",
         composite_impl: str = "auto",
         eps: float = 1e-4,
+        sampler: str = "dense",
+        grid_resolution: int = 16,
+        march_step: float | None = None,
+        grid_threshold: float = 0.01,
     ):
         super().__init__()
+        if sampler not in self.SAMPLERS:
+            raise ValueError(f"sampler must be one of {self.SAMPLERS}, got {sampler!r}")
+        if sampler == "marched" and background == "last":
+            raise ValueError("the marched sampler needs a constant background, not 'last'")
+        if grid_resolution < 1 or (march_step is not None and not march_step > 0) or grid_threshold < 0:
+            raise ValueError(
+                f"need grid_resolution >= 1, march_step > 0 and grid_threshold >= 0, got {grid_resolution}, "
+                f"{march_step}, {grid_threshold}"
+            )
         if pose_dist not in POSE_DISTS:
             raise ValueError(f"pose_dist must be one of {POSE_DISTS}, got {pose_dist!r}")
         if not 0 <= near < far:
@@ -100,6 +122,8 @@ class Generator(nn.Module):
         self.background = background
         self.composite_impl = composite_impl
         self.eps = float(eps)
+        self.sampler, self.grid_resolution, self.grid_threshold = sampler, int(grid_resolution), float(grid_threshold)
+        self.march_step = None if march_step is None else float(march_step)
         self.noise_std = 0.0  # density noise used by forward(); the training loop anneals it
 
     # ------------------------------------------------------------------ cameras
@@ -107,6 +131,13 @@ class Generator(nn.Module):
     def max_radius(self) -> float:
         """Largest camera distance."""
         return max(self.radius) if isinstance(self.radius, tuple) else self.radius
+
+    @property
+    def scene_bound(self) -> float:
+        """Half side of the scene's cube: the field's ``bound``, else ``max_radius - near`` (the ball the
+        dense renderer reaches in front of every camera)."""
+        bound = getattr(self.field, "bound", None)
+        return float(bound) if bound is not None else self.max_radius - self.near
 
     def intrinsics(self, size: int | None = None, device: torch.device | str | None = None) -> Tensor:
         """Pinhole intrinsics (3, 3) of a ``size`` x ``size`` image with the generator's field of view."""
@@ -194,6 +225,8 @@ class Generator(nn.Module):
             ``rgb`` (B, R, 3) in [0, 1], ``opacity`` (B, R), ``depth`` (B, R) (expected distance, not divided
             by the opacity).
         """
+        if self.sampler == "marched":
+            return render_rays_marched(self, z, origins, dirs, near, far, perturb, noise_std, generator)
         B, R, _ = origins.shape
         S = self.n_samples
         cond = self.field.point_condition(z)  # each (B, 1, C)

@@ -66,6 +66,8 @@ class PiGANField(RadianceField):
         box_side: side of the box that maps to [-1, 1]^3 before the first layer (``UniformBoxWarp``;
             pi-GAN's CelebA model uses 0.24), or None for no scaling (``TALLSIREN``).
         density_activation: ``"relu"`` (pi-GAN's ``clamp_mode``) or ``"softplus"``.
+        view_dependent: feed the viewing direction to the colour layer (pi-GAN: True); False makes the colour a
+            function of the point only, for scenes whose light is fixed in the world.
     """
 
     def __init__(
@@ -76,8 +78,10 @@ class PiGANField(RadianceField):
         mapping_hidden_dim: int = 256,
         box_side: float | None = 0.24,
         density_activation: str = "relu",
+        view_dependent: bool = True,
     ):
         super().__init__()
+        self.view_dependent = bool(view_dependent)
         if density_activation not in DENSITY_ACTIVATIONS:
             raise ValueError(f"density_activation must be one of {DENSITY_ACTIVATIONS}, got {density_activation!r}")
         self.z_dim, self.hidden_dim, self.num_layers = int(z_dim), int(hidden_dim), int(num_layers)
@@ -114,6 +118,8 @@ class PiGANField(RadianceField):
         h = self._trunk(x, cond)  # (..., H)
         sigma = activate_density(self.sigma_head(h).squeeze(-1), self.density_activation, noise_std)
         sl = slice(self.num_layers * self.hidden_dim, (self.num_layers + 1) * self.hidden_dim)
+        if not self.view_dependent:
+            d = torch.zeros_like(d)
         c = F.linear(d, self.color_film.weight[:, :3]) + F.linear(
             h, self.color_film.weight[:, 3:], self.color_film.bias
         )

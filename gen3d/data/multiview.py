@@ -127,7 +127,8 @@ def render_mesh(
     albedo: Sequence[float],
     background: float = 1.0,
     supersample: int = 2,
-) -> np.ndarray:
+    return_distance: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lambert-shaded render of a triangle mesh by ray casting (open3d Embree), anti-aliased.
 
     Args:
@@ -139,9 +140,13 @@ def render_mesh(
         albedo: RGB in [0, 1].
         background: grey level of empty pixels.
         supersample: rays per pixel side (the image is rendered at ``size * supersample`` and box-filtered).
+        return_distance: also return each pixel's distance to the surface and its coverage, the counterparts
+            of a radiance field's ``depth / opacity`` and ``opacity``.
 
     Returns:
-        (size, size, 3) uint8 image.
+        (size, size, 3) uint8 image; with ``return_distance``, ``(image, distance, opacity)``: ``opacity``
+        (size, size) is the fraction of the pixel's rays that hit the mesh and ``distance`` (size, size) the
+        mean distance along those rays (unit directions; ``inf`` where none hit), both float64.
     """
     import numpy as np
     import open3d as o3d
@@ -161,7 +166,14 @@ def render_mesh(
     shade = 0.35 + 0.65 * np.clip(normals @ light, 0.0, 1.0)  # (n*n,)
     rgb = np.where(np.isfinite(t)[:, None], shade[:, None] * np.asarray(albedo)[None], background)  # (n*n, 3)
     rgb = rgb.reshape(size, supersample, size, supersample, 3).mean(axis=(1, 3))
-    return np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+    image = np.clip(np.round(rgb * 255), 0, 255).astype(np.uint8)
+    if not return_distance:
+        return image
+    t = t.astype(np.float64).reshape(size, supersample, size, supersample)
+    hits = np.isfinite(t).sum(axis=(1, 3))  # (size, size)
+    t_sum = np.where(np.isfinite(t), t, 0.0).sum(axis=(1, 3))
+    distance = np.where(hits > 0, t_sum / np.maximum(hits, 1), np.inf)
+    return image, distance, hits / supersample**2
 
 
 @dataclass

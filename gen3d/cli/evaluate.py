@@ -3,7 +3,8 @@
 Subcommands (one ``_add_<kind>`` / ``run_<kind>`` pair each):
     points   MMD / COV / 1-NNA under Chamfer and EMD, and JSD, of generated clouds against references
     images   FID and KID of a folder of generated images against a folder of real ones
-    graf     FID and KID of images rendered by a GRAF checkpoint against its training images
+    graf     FID and KID of images rendered by a GRAF checkpoint against its training images (and, with
+             --geometry, the point-cloud metrics of its surfaces against the procedural shapes)
     elbo     negative ELBO per point of a LION VAE on a set of point clouds (density)
 
 Only the standard library is imported here; the work happens in :mod:`gen3d.metrics` on demand.
@@ -37,12 +38,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _add_graf(sub: argparse._SubParsersAction) -> None:
     from gen3d.pipelines.graf_eval import GRAF_N_FAKE, GRAF_N_REAL
+    from gen3d.pipelines.graf_geometry import DEFAULT_LEVEL, DEFAULT_POINTS, DEFAULT_RESOLUTION
 
     p = sub.add_parser(
         "graf",
-        help="FID/KID of a GRAF checkpoint's renders against real images",
+        help="FID/KID of a GRAF checkpoint's renders against real images (and 3D metrics of its surfaces)",
         description="Render N images of a GRAF checkpoint at random poses and compare them with the training "
-        "images (GRAF's protocol). See docs/graf.md.",
+        "images (GRAF's protocol). With --geometry, also extract the surfaces of as many scenes as there are "
+        "reference shapes (marching cubes on the density) and score them against the procedural shapes with "
+        "the point-cloud metrics, next to an untrained generator and held-out shapes. See docs/graf.md.",
     )
     p.add_argument("--ckpt", required=True, help="GRAF Lightning checkpoint")
     p.add_argument("--real", required=True, help="folder of the training images (the FID reference)")
@@ -54,25 +58,118 @@ def _add_graf(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fast", action="store_true", help="render through occupancy grids")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
+    g = p.add_argument_group("3D metrics (--geometry; the data must be procedural renders, gen3d data multiview)")
+    g.add_argument("--geometry", action="store_true", help="also score the surfaces with 1-NNA, COV, MMD (CD), JSD")
+    g.add_argument("--classes", default="chair,car,mug", help="procedural classes of the data (default chair,car,mug)")
+    g.add_argument(
+        "--per-class", type=int, default=16, help="reference shapes per class: training shapes 0..K-1 (default 16)"
+    )
+    g.add_argument(
+        "--heldout-first",
+        type=int,
+        default=None,
+        help="index of the first held-out shape of each class, the oracle (default --per-class; give the number "
+        "of training shapes per class)",
+    )
+    g.add_argument(
+        "--heldout-per-class", type=int, default=None, help="held-out shapes per class (default --per-class)"
+    )
+    g.add_argument("--data-seed", type=int, default=0, help="seed the data was rendered with (default 0)")
+    g.add_argument("--points", type=int, default=DEFAULT_POINTS, help=f"points per cloud (default {DEFAULT_POINTS})")
+    g.add_argument(
+        "--resolution",
+        type=int,
+        default=DEFAULT_RESOLUTION,
+        help=f"density grid points per axis for marching cubes (default {DEFAULT_RESOLUTION})",
+    )
+    g.add_argument("--level", type=float, default=DEFAULT_LEVEL, help=f"density iso-level (default {DEFAULT_LEVEL:g})")
+    g.add_argument(
+        "--surface",
+        choices=("outer", "all"),
+        default="outer",
+        help="surface of the reference shapes: outer (what renders show, default) or all (every face of their parts)",
+    )
+    g.add_argument(
+        "--emd", choices=("none", "approx", "exact"), default="none", help="also the EMD metrics (default none)"
+    )
     p.set_defaults(func=_run_graf)
 
 
+def _geometry_protocol(args: argparse.Namespace) -> Any:
+    """The :class:`~gen3d.pipelines.graf_geometry.GeometryProtocol` of the ``--geometry`` options (None without it)."""
+    from gen3d.errors import InputError
+    from gen3d.pipelines.graf_geometry import GeometryProtocol
+
+    if not args.geometry:
+        return None
+    counts = [("--per-class", args.per_class), ("--points", args.points)]
+    counts += [(flag, v) for flag, v in (("--heldout-per-class", args.heldout_per_class),) if v is not None]
+    for flag, value in counts:
+        if value < 1:
+            raise InputError(f"{flag} must be at least 1, got {value}")
+    if args.resolution < 2:
+        raise InputError(f"--resolution must be at least 2, got {args.resolution}")
+    if args.heldout_first is not None and args.heldout_first < args.per_class:
+        raise InputError(
+            f"--heldout-first ({args.heldout_first}) must not be below --per-class ({args.per_class}): the held-out "
+            "shapes come after the reference (training) shapes"
+        )
+    if not args.level > 0 or args.data_seed < 0:
+        raise InputError(f"--level must be positive and --data-seed non-negative, got {args.level}, {args.data_seed}")
+    return GeometryProtocol(
+        args.classes,
+        args.per_class,
+        args.heldout_per_class,
+        args.heldout_first,
+        args.data_seed,
+        args.points,
+        args.resolution,
+        args.level,
+        surface=args.surface,
+        emd=args.emd,
+    )
+
+
 def _run_graf(args: argparse.Namespace) -> int:
-    """``gen3d evaluate graf``: print FID / KID and optionally write them as JSON."""
+    """``gen3d evaluate graf``: print FID / KID (and the 3D metrics' table) and optionally write them as JSON."""
     from gen3d.errors import InputError
     from gen3d.pipelines.graf_eval import evaluate_graf
     from gen3d.utils import atomic_write_text
 
+    start = time.perf_counter()
     if args.n < 2:
         raise InputError(f"--n must be at least 2, got {args.n}")
-    res = evaluate_graf(args.ckpt, args.real, args.n, args.kind, args.n_real, seed=args.seed, fast=args.fast)
+    geometry = _geometry_protocol(args)  # checked before anything is loaded
+    res = evaluate_graf(
+        args.ckpt, args.real, args.n, args.kind, args.n_real, seed=args.seed, fast=args.fast, geometry=geometry
+    )
     print(
         f"FID {res['FID']:.2f}  KID {res['KID']:.4f} +- {res['KID_std']:.4f}  "
         f"({res['n_fake']} generated vs {res['n_real']} real images at {res['image_size']}px)"
     )
-    if args.json:
+    if geometry is not None:
+        _report(*_geometry_table(res["geometry"]), res, args.json, start)
+    elif args.json:
         atomic_write_text(args.json, json.dumps(res, indent=2) + "\n")
     return 0
+
+
+def _geometry_table(geometry: dict[str, Any]) -> tuple[str, list[str], list[list[str]]]:
+    """Title, headers and rows of the 3D metrics' table, in the papers' scales (the factor in each header)."""
+    from gen3d.metrics import format_point_cloud_metrics
+
+    rows, protocol = geometry["rows"], geometry["protocol"]
+    title = f"surface clouds ({protocol['n_points']} points) vs {protocol['references']}"
+    columns = {name: format_point_cloud_metrics(_metric_values(row)) for name, row in rows.items()}
+    headers = ["source", "clouds", *(h for h, _ in next(iter(columns.values()))), "no surface"]
+    table = [
+        [name, str(row["clouds"]), *(v for _, v in columns[name]), str(row["empty"])] for name, row in rows.items()
+    ]
+    return title, headers, table
+
+
+def _metric_values(row: dict[str, Any]) -> dict[str, float]:
+    return {k: v for k, v in row.items() if k not in ("clouds", "empty")}
 
 
 def _add_elbo(sub: argparse._SubParsersAction) -> None:

@@ -7,7 +7,13 @@ moving-average generator, quantised to uint8; the reference statistics come from
 (:mod:`gen3d.metrics.fid`); KID is reported as in GRAF (the raw value; multiply by 100 for the x100 tables)
 with its standard deviation over subsets.
 
-Command line: ``gen3d evaluate graf --ckpt runs/graf_shapes/checkpoints/last.ckpt --real datasets/graf_shapes/train``.
+With ``geometry`` (``--geometry`` on the command line), the generator's 3D surfaces are scored too: point clouds
+from marching cubes on its density, against the procedural shapes it was trained on, with the point-cloud
+metrics (1-NNA, COV, MMD under Chamfer, JSD), next to an untrained generator and held-out shapes
+(:mod:`gen3d.pipelines.graf_geometry`).
+
+Command line: ``gen3d evaluate graf --ckpt runs/graf_shapes/checkpoints/last.ckpt --real datasets/graf_shapes/train``
+(add ``--geometry --classes chair,car,mug --heldout-first 32`` for the 3D metrics).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ if TYPE_CHECKING:  # the CLI imports this module for its defaults and must not p
     import numpy as np
 
     from gen3d.models.graf.generator import Generator
+    from gen3d.pipelines.graf_geometry import GeometryProtocol
 
 GRAF_N_FAKE = 1000  # GRAF eval.py: n_samples = 1000 generated images
 GRAF_N_REAL = 20000  # GRAF gan_training.py: FIDEvaluator(n_samples=20000) real images
@@ -142,8 +149,10 @@ def evaluate_graf(
     batch_size: int = 16,
     seed: int = 0,
     fast: bool = False,
+    geometry: GeometryProtocol | None = None,
 ) -> dict[str, Any]:
-    """FID / KID of a GRAF checkpoint against its training images (GRAF's protocol, see the module docstring).
+    """FID / KID of a GRAF checkpoint against its training images (GRAF's protocol, see the module docstring), and
+    optionally the point-cloud metrics of its surfaces.
 
     Args:
         ckpt: a GRAF checkpoint (``gen3d train graf``).
@@ -154,9 +163,12 @@ def evaluate_graf(
         batch_size: images rendered at once.
         seed: seed of the generated codes and poses (and of the real subset).
         fast: render through occupancy grids.
+        geometry: also score the generator's surfaces (:func:`gen3d.pipelines.graf_geometry.geometry_metrics`,
+            codes of ``seed``); the untrained row is the checkpoint's architecture initialised with ``seed``.
 
     Returns:
-        ``{"FID", "KID", "KID_std", "n_fake", "n_real", "image_size", "seconds"}``.
+        ``{"FID", "KID", "KID_std", "n_fake", "n_real", "image_size", "seconds"}``, and with ``geometry`` also
+        ``"geometry": {"rows": {"trained", "untrained", "oracle"}, "protocol"}``.
     """
     start = time.perf_counter()
     from gen3d.inference.graf import load_graf_generator
@@ -167,5 +179,21 @@ def evaluate_graf(
     reference = reference_statistics(real)
     fake = generate_images(gen, n_images, size, batch_size, seed, fast)
     out: dict[str, Any] = score_against(fake, reference, seed=seed)
+    if geometry is not None:
+        out["geometry"] = _geometry(gen, hp, geometry, seed)
     out.update(n_fake=len(fake), n_real=len(real), image_size=size, seconds=round(time.perf_counter() - start, 2))
     return out
+
+
+def _geometry(gen: Generator, hp: dict[str, Any], protocol: GeometryProtocol, seed: int) -> dict[str, Any]:
+    """The 3D metrics of ``gen`` and of the same architecture freshly initialised with ``seed``."""
+    import torch
+
+    from gen3d.models.graf.build import build_generator
+    from gen3d.pipelines.graf_geometry import geometry_metrics
+
+    device = next(gen.parameters()).device
+    with torch.random.fork_rng(devices=[]):  # leaves the global random state as it was
+        torch.manual_seed(seed)
+        untrained = build_generator(hp).requires_grad_(False).to(device).eval()
+    return geometry_metrics(gen, untrained, protocol, seed)

@@ -25,8 +25,9 @@ class PatchDiscriminator(nn.Module):
         in_channels: image channels.
         hflip: randomly flip each input horizontally (GRAF's ``discriminator.hflip``, off by default).
         instance_norm: GRAF's instance normalisation after the convolutions. It removes each channel's mean and
-            scale over the patch, so an object of one flat colour on a plain background looks the same to the
-            network whatever its colour; False keeps spectral normalisation only (SNGAN's discriminator).
+            scale over the patch, and with them most of what tells flat colours apart (an object of one colour on
+            a plain background gives every first-layer channel nearly the same map, up to sign, whatever the
+            colour); False keeps spectral normalisation only (SNGAN's discriminator).
     """
 
     def __init__(

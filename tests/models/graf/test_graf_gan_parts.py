@@ -34,6 +34,14 @@ def test_discriminator_layout_matches_graf():
     assert all(hasattr(c, "weight_orig") for c in convs)  # spectral norm on every conv
 
 
+def test_discriminator_without_instance_norm():
+    disc = PatchDiscriminator(patch_size=16, ndf=8, instance_norm=False)
+    assert not any(isinstance(m, nn.InstanceNorm2d) for m in disc.main)
+    convs = [m for m in disc.main if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 3 and all(hasattr(c, "weight_orig") for c in convs)  # spectral norm stays
+    assert disc(torch.randn(2, 3, 16, 16)).shape == (2,)
+
+
 def test_losses_match_bce():
     d_real, d_fake = torch.randn(7), torch.randn(7)
     ref_d = F.binary_cross_entropy_with_logits(d_real, torch.ones(7)) + F.binary_cross_entropy_with_logits(

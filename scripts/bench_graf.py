@@ -5,7 +5,12 @@ Measured in one run, with the model of ``gen3d/configs/graf_shapes.yaml`` (or a 
 1. Training rays/s: forward + backward of the generator on a batch of K x K patches (field, sampling,
    hierarchical resampling and compositing), with ``composite_impl="native"`` and ``"torch"``; also the
    compositing alone (forward + backward of the same number of samples), where the native kernel matters.
-2. High-resolution rendering of B fixed samples at ``--size`` pixels: dense stratified sampling
+2. Training samplers of triplane and voxel fields (``--field-ckpt`` checkpoints, else fresh fields of the
+   preset): generator forward + backward on the same batch of patches with the dense sampler at the marched
+   step and with the marched sampler (per-scene occupancy grids, batched ray marching), patches/s and rays/s,
+   and the mean absolute difference of the two renders. A fresh field is dense everywhere (nothing to skip);
+   trained ones show what marching saves.
+3. High-resolution rendering of B fixed samples at ``--size`` pixels: dense stratified sampling
    (:meth:`Generator.render`) vs marching one occupancy grid per sample (:func:`render_fast`, grid build time
    included), and the mean absolute difference between the two images.
 
@@ -13,7 +18,8 @@ Rendering uses ``--ckpt`` (a GRAF checkpoint, e.g. the demo's) when given and pr
 analytic field with compact support (smooth blobs) stands in, because a freshly initialised GRAF MLP has
 density everywhere and would give the occupancy grid nothing to skip. The table says which was used.
 
-Usage: ``python scripts/bench_graf.py [--threads 2 --ckpt runs/demo/graf/graf.ckpt --size 128]``.
+Usage: ``python scripts/bench_graf.py [--threads 2 --ckpt runs/demo/graf/graf.ckpt --size 128]
+[--field-ckpt A.ckpt B.ckpt]``.
 """
 
 from __future__ import annotations
@@ -113,12 +119,57 @@ def bench_training(module, batch: int, repeats: int) -> list[tuple[str, float, f
     return rows
 
 
+def _generators_for_fields(ckpts: list[str]) -> list[tuple[str, Generator]]:
+    """(label, generator) pairs: each GRAF checkpoint's EMA generator, else fresh triplane and voxel fields of the
+    preset ``gen3d/configs/graf_shapes.yaml``."""
+    if ckpts:
+        from gen3d.inference.graf import load_graf_generator
+
+        return [(f"{load_graf_generator(c)[1]['field']} ({Path(c).name})", load_graf_generator(c)[0]) for c in ckpts]
+    from gen3d.models.graf.build import build_generator
+
+    hp = dict(_model_from_config().hparams)
+    return [(f"{f} (untrained)", build_generator({**hp, "field": f})) for f in ("triplane", "voxel")]
+
+
+def bench_samplers(gen: Generator, batch: int, patch: int, repeats: int) -> tuple[list[tuple[str, float]], float]:
+    """Training throughput of one generator with the dense sampler at the marched step and with the marched
+    sampler: seconds per generator forward + backward on the same batch of patches, and the mean |difference|
+    of the two renders (colour in [0, 1]), so the speed-up is at equal image quality."""
+    import copy
+
+    from gen3d.models.graf.marched import march_step
+
+    gen.requires_grad_(True)
+    marched = copy.copy(gen)
+    marched.sampler = "marched"
+    dense = copy.copy(gen)
+    dense.sampler, dense.n_importance = "dense", 0
+    dense.n_samples = max(1, round((gen.far - gen.near) / march_step(marched)))
+    z = gen.field.sample_z(batch, generator=torch.Generator().manual_seed(0))
+    c2w = gen.sample_poses(batch, generator=torch.Generator().manual_seed(1))
+    grid, _ = renderers.sample_patch_grid(batch, patch, 0.5, 1.0, generator=torch.Generator().manual_seed(2))
+    out: dict[str, torch.Tensor] = {}
+    rows = []
+    for name, g in ((f"dense, {dense.n_samples} samples/ray", dense), ("marched", marched)):
+
+        def step(g=g, name=name):
+            g.zero_grad(set_to_none=True)
+            img = g(z, c2w, grid, generator=torch.Generator().manual_seed(3))
+            img.square().mean().backward()
+            out[name] = img.detach()
+
+        rows.append((name, _best(step, repeats)))
+    a, b = out.values()
+    return rows, float(((a - b) / 2).abs().mean())
+
+
 def bench_render(gen: Generator, z: torch.Tensor, size: int, grid_res: int, repeats: int) -> list[tuple[str, float]]:
     """Seconds to render B images: dense sampling (the model's own, and at the grid's step) vs the grid."""
     import copy
 
     c2w = gen.sample_poses(z.shape[0], generator=torch.Generator().manual_seed(7))
-    step = 2 * (gen.max_radius - gen.near) / grid_res  # the grid's cell edge = the fast path's step
+    step = 2 * gen.scene_bound / grid_res  # the grid's cell edge = the fast path's step
     dense_eq = copy.copy(gen)  # same field, uniform samples at the grid's step
     dense_eq.n_samples, dense_eq.n_importance = max(1, round((gen.far - gen.near) / step)), 0
     out: dict[str, torch.Tensor] = {}
@@ -148,6 +199,12 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=4, help="samples rendered at once (default 4)")
     parser.add_argument("--grid", type=int, default=64, help="occupancy grid resolution (default 64)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--field-ckpt",
+        nargs="*",
+        default=[],
+        help="triplane / voxel GRAF checkpoints whose samplers are timed (default: untrained fields of the preset)",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -167,6 +224,19 @@ def main() -> None:
     for impl, rays, samples in rows:
         table.add_row(impl, f"{rays:,.0f}", f"{samples:,.0f}")
     table.add_row("native / torch", f"{rows[0][1] / rows[1][1]:.2f}x", f"{rows[0][2] / rows[1][2]:.2f}x")
+    console.print(table)
+
+    table = Table(title=f"Training samplers ({args.batch} patches of {hp.patch_size}x{hp.patch_size}, generator "
+                  f"forward + backward, {args.threads} threads)")  # fmt: skip
+    for col in ("field", "sampler", "patches/s", "rays/s", "marched / dense", "mean |dense - marched|"):
+        table.add_column(col, justify="right")
+    for label, g in _generators_for_fields(args.field_ckpt):
+        times, diff = bench_samplers(g, args.batch, hp.patch_size, args.repeats)
+        for name, t in times:
+            speed = f"{times[0][1] / t:.2f}x" if name == "marched" else ""
+            n_rays = args.batch * hp.patch_size**2
+            table.add_row(label, name, f"{args.batch / t:.1f}", f"{n_rays / t:,.0f}", speed,
+                          f"{diff:.4f}" if name == "marched" else "")  # fmt: skip
     console.print(table)
 
     ckpt = Path(args.ckpt)

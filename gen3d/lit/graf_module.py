@@ -70,6 +70,7 @@ class GRAFModule(pl.LightningModule):
         decoder_width: hidden width of the feature decoder (voxel: 0 reads density and colour directly).
         bound: half side of the triplane / voxel field's cube.
         density_shift: added to the feature fields' raw density before the softplus (EG3D: -1).
+        colour_code: feature fields add a per-scene colour offset, a linear map of ``z``, to their colour logits.
         view_dependent: colour depends on the viewing direction (GRAF, pi-GAN: True; False for scenes lit
             from a light fixed in the world).
         image_size: training image side.
@@ -134,6 +135,7 @@ class GRAFModule(pl.LightningModule):
         decoder_width: int = 32,
         bound: float = 0.6,
         density_shift: float = -1.0,
+        colour_code: bool = False,
         view_dependent: bool = True,
         image_size: int = 64,
         fov: float = 30.0,

@@ -1,5 +1,5 @@
-"""The GRAF stage of ``gen3d demo``: render data, train for a number of iterations on the CPU, sample, export,
-evaluate.
+"""The 3D-aware GAN stage of ``gen3d demo``: render data, train for a number of iterations on the CPU, sample, export,
+evaluate in 2D and 3D.
 
 Every setting comes from one :class:`GrafDemoConfig`: the model, image size, batch, classes, shapes, views and
 seed of the preset ``gen3d/configs/graf_shapes.yaml`` (:func:`load_graf_demo_config`), and the demo's own
@@ -11,11 +11,14 @@ wall-clock time, so a seed gives the same numbers on a fast or a slow machine.
 - ``data/train`` and ``data/heldout``: multi-view renders of the procedural shapes (disjoint shapes);
 - ``train/``: Lightning logs and periodic sample grids; ``graf.ckpt``: the trained model;
 - ``samples_trained.png`` / ``samples_untrained.png``: the moving-average generator after / before training;
-- ``turntable.gif`` (rendered through the occupancy grid at twice the training resolution) and
-  ``mesh.ply`` (marching cubes on the density) of the first sample;
-- ``metrics.json``: FID / KID of the trained generator and of two baselines measured in the same run with the
-  same number of images against the same reference (the training images): held-out real renders (the
-  oracle, the best a generator can do at this sample size) and the untrained generator.
+- ``turntable.gif`` (rendered through the occupancy grid at ``turntable_size`` pixels) and ``mesh.ply``
+  (marching cubes on the density) of the first sample;
+- ``metrics.json``: for the trained generator and two baselines measured in the same run (the untrained
+  generator, and the real data: held-out renders and shapes, the best a generator can do at this sample size):
+  FID / KID against the training images (:mod:`gen3d.pipelines.graf_eval`), the multi-view consistency error
+  (:mod:`gen3d.pipelines.graf_consistency`; for the real data, ground-truth renders of the held-out shapes) and
+  the point-cloud metrics of the extracted surfaces against the training shapes
+  (:mod:`gen3d.pipelines.graf_geometry`).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 import torch
 
 PRESET = Path(__file__).resolve().parent.parent / "configs" / "graf_shapes.yaml"
-TRAINED, ORACLE, UNTRAINED = "GRAF trained (EMA)", "oracle (held-out renders)", "GRAF untrained"
+TRAINED, ORACLE, UNTRAINED = "trained (EMA)", "real data (held-out)", "untrained"
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class GrafDemoConfig:
         iterations: training iterations (two optimiser steps each: discriminator, generator).
         heldout_per_class: held-out shapes per class (the oracle baseline's images).
         n_eval: images per FID/KID evaluation (generated, held-out and reference alike).
+        n_consistency: scenes (view pairs) of the consistency score.
+        geometry_per_class: reference shapes per class of the 3D metrics (as many generated and held-out).
+        turntable_size: side of the turntable GIF's frames.
         threads: torch CPU threads.
     """
 
@@ -59,13 +65,17 @@ class GrafDemoConfig:
     per_class: int
     views: int
     seed: int
-    iterations: int = 450
+    iterations: int = 1300
     heldout_per_class: int = 8
     n_eval: int = 100
+    n_consistency: int = 32
+    geometry_per_class: int = 8
+    turntable_size: int = 128
     threads: int = 2
 
     def __post_init__(self) -> None:
-        counts = ("image_size", "batch_size", "per_class", "views", "iterations", "heldout_per_class", "threads")
+        counts = ("image_size", "batch_size", "per_class", "views", "iterations", "heldout_per_class", "threads",
+                  "n_consistency", "geometry_per_class", "turntable_size")  # fmt: skip
         bad = [f"{k}={getattr(self, k)}" for k in counts if int(getattr(self, k)) < 1]
         if bad or self.n_eval < 2:
             raise ValueError(f"GrafDemoConfig: counts must be at least 1 (n_eval at least 2): {', '.join(bad)}")
@@ -208,10 +218,10 @@ def export_samples(out: Path, cfg: GrafDemoConfig, gen: Any, untrained: Any) -> 
     with torch.no_grad():
         save_png(out / "samples_trained.png", image_grid(gen.render(z, c2w)["rgb"]))
         save_png(out / "samples_untrained.png", image_grid(untrained.render(z, c2w)["rgb"]))
-    frames = render_turntable(gen, z[0], n_frames=36, size=2 * cfg.image_size, fast=True)
+    frames = render_turntable(gen, z[0], n_frames=36, size=cfg.turntable_size, fast=True)
     exported: dict[str, Any] = {"gif": str(save_gif(frames, out / "turntable.gif"))}
     try:
-        mesh = extract_mesh(gen.field, z[0], resolution=96, bound=gen.max_radius - gen.near)
+        mesh = extract_mesh(gen.field, z[0], resolution=96, bound=gen.scene_bound)
         exported.update(
             mesh=str(save_mesh(mesh, out / "mesh.ply")),
             mesh_vertices=len(mesh.vertices),
@@ -225,51 +235,82 @@ def export_samples(out: Path, cfg: GrafDemoConfig, gen: Any, untrained: Any) -> 
 
 def evaluate(
     cfg: GrafDemoConfig, gen: Any, untrained: Any, train_dir: Path, held_dir: Path
-) -> dict[str, dict[str, float]]:
-    """FID / KID of the trained generator and the two baselines, all against the same reference statistics."""
+) -> dict[str, dict[str, Any]]:
+    """FID / KID, consistency and 3D metrics of the trained generator and the two baselines (see the module
+    docstring); one dict of figures per row."""
+    from gen3d.pipelines.graf_consistency import data_consistency, generator_consistency
     from gen3d.pipelines.graf_eval import generate_images, load_real_images, reference_statistics, score_against
+    from gen3d.pipelines.graf_geometry import GeometryProtocol, geometry_metrics
 
     n, size, seed = cfg.n_eval, cfg.image_size, cfg.seed
     reference = reference_statistics(load_real_images(train_dir, "shapes", size, n, seed))
     heldout = load_real_images(held_dir, "shapes", size, n, seed + 1)
     kid_subset = max(2, n // 2)
-    return {
-        ORACLE: score_against(heldout, reference, kid_subset_size=kid_subset),
+    rows: dict[str, dict[str, Any]] = {
         TRAINED: score_against(generate_images(gen, n, seed=seed + 2), reference, kid_subset_size=kid_subset),
         UNTRAINED: score_against(generate_images(untrained, n, seed=seed + 2), reference, kid_subset_size=kid_subset),
+        ORACLE: score_against(heldout, reference, kid_subset_size=kid_subset),
     }
+    for name, g in ((TRAINED, gen), (UNTRAINED, untrained)):
+        rows[name]["consistency"] = generator_consistency(g, cfg.n_consistency, size, seed=seed + 3)
+    per = min(cfg.heldout_per_class, max(1, cfg.n_consistency // cfg.num_classes))
+    rows[ORACLE]["consistency"] = data_consistency(
+        cfg.classes, per, cfg.per_class, seed, size, pose_seed=seed + 3, range_u=gen.range_u, range_v=gen.range_v
+    )
+    protocol = GeometryProtocol(
+        cfg.classes, per_class=cfg.geometry_per_class, heldout_first=cfg.per_class, data_seed=seed
+    )
+    geometry = geometry_metrics(gen, untrained, protocol, seed=seed + 4)
+    for name, key in ((TRAINED, "trained"), (UNTRAINED, "untrained"), (ORACLE, "oracle")):
+        rows[name]["geometry"] = geometry["rows"][key]
+    rows[TRAINED]["geometry_protocol"] = geometry["protocol"]
+    return rows
+
+
+def _fmt(value: float, scale: float = 1.0, digits: int = 2) -> str:
+    return "n/a" if value is None or value != value else f"{scale * value:.{digits}f}"
 
 
 def report(
     out: Path,
     cfg: GrafDemoConfig,
     console: Any,
-    rows: dict[str, dict[str, float]],
+    rows: dict[str, dict[str, Any]],
     iterations: int,
     seconds: dict[str, float],
     exported: dict[str, Any],
 ) -> dict[str, Any]:
-    """Print the FID/KID table and the time taken; write ``metrics.json``."""
+    """Print the table (2D, consistency, 3D) and the time taken; write ``metrics.json``."""
     from rich.table import Table
 
     from gen3d.utils import atomic_write_text
 
-    size = cfg.image_size
+    size, field = cfg.image_size, cfg.model.get("field", "graf")
     table = Table(
-        title=f"GRAF on procedural multi-view renders ({size}x{size}, {cfg.n_eval} images per row, "
-        f"{iterations} iterations)"
+        title=f"3D-aware GAN ({field} field) on procedural multi-view renders: {size}x{size}, {iterations} "
+        f"iterations; FID/KID {cfg.n_eval} images, consistency {cfg.n_consistency} view pairs, geometry "
+        f"{cfg.geometry_per_class * cfg.num_classes} shapes per row"
     )
-    for col in ("images", "FID", "KID x100", "KID std x100"):
-        table.add_column(col, justify="right" if col != "images" else "left")
+    columns = ("", "FID", "KID x100", "KID std x100", "consistency err x100", "1-NNA-CD %", "COV-CD %", "MMD-CD x1e3")
+    for col in columns:
+        table.add_column(col, justify="right" if col else "left")
     for name, m in rows.items():
-        table.add_row(name, f"{m['FID']:.1f}", f"{100 * m['KID']:.2f}", f"{100 * m['KID_std']:.2f}")
+        c, g = m["consistency"], m["geometry"]
+        table.add_row(
+            name, _fmt(m["FID"], digits=1), _fmt(m["KID"], 100), _fmt(m["KID_std"], 100),
+            _fmt(c["consistency"], 100), _fmt(g["1-NNA-CD"], digits=1), _fmt(g["COV-CD"], digits=1),
+            _fmt(g["MMD-CD"], 1e3),
+        )  # fmt: skip
     console.print(table)
-    console.print(f"GRAF stage took {seconds['total'] / 60:.1f} min", highlight=False)
+    console.print(f"GAN stage took {seconds['total'] / 60:.1f} min", highlight=False)
     trained = rows[TRAINED]
     result: dict[str, Any] = {
+        "field": field,
         "FID": trained["FID"],
         "KID": trained["KID"],
         "KID_std": trained["KID_std"],
+        "consistency": trained["consistency"],
+        "geometry": trained["geometry"],
         "baselines": {"oracle": rows[ORACLE], "untrained": rows[UNTRAINED]},
         "protocol": {
             "reference": f"{cfg.n_eval} training renders",
@@ -277,6 +318,8 @@ def report(
             "image_size": size,
             "kid_subset_size": max(2, cfg.n_eval // 2),
             "poses": "random from the training pose distribution",
+            "consistency": "symmetric warp error of view pairs 10-30 degrees of azimuth apart (colour in [0, 1])",
+            "geometry": trained["geometry_protocol"],
         },
         "iterations": iterations,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},
@@ -286,7 +329,7 @@ def report(
         "samples": [str(out / "samples_trained.png"), str(out / "samples_untrained.png")],
         **exported,
     }
-    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(out / "metrics.json", json.dumps(result, indent=2, default=float) + "\n")
     return result
 
 
@@ -294,6 +337,7 @@ def summary_line(result: dict[str, Any]) -> str:
     """One line for the demo's overall summary."""
     b = result["baselines"]
     return (
-        f"GRAF FID {result['FID']:.1f} (oracle {b['oracle']['FID']:.1f}, untrained {b['untrained']['FID']:.1f}), "
-        f"{result['iterations']} iterations"
+        f"GAN ({result['field']}) FID {result['FID']:.1f} (oracle {b['oracle']['FID']:.1f}, untrained "
+        f"{b['untrained']['FID']:.1f}), KID x100 {100 * result['KID']:.2f}, geometry 1-NNA-CD "
+        f"{result['geometry']['1-NNA-CD']:.1f} %, {result['iterations']} iterations"
     )

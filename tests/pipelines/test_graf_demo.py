@@ -26,7 +26,10 @@ def test_run_graf_demo_writes_everything(tmp_path):
     from gen3d.pipelines.graf_demo import load_graf_demo_config, run_graf_demo, summary_line
 
     out = tmp_path / "graf"
-    cfg = load_graf_demo_config(iterations=3, per_class=2, heldout_per_class=1, views=2, n_eval=6)
+    cfg = load_graf_demo_config(
+        iterations=3, per_class=2, heldout_per_class=1, views=2, n_eval=6, n_consistency=2, geometry_per_class=1,
+        turntable_size=16,
+    )  # fmt: skip
     res = run_graf_demo(out, cfg)
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["FID"] == pytest.approx(res["FID"]) and set(saved["baselines"]) == {"oracle", "untrained"}
@@ -40,4 +43,8 @@ def test_run_graf_demo_writes_everything(tmp_path):
         assert len(mesh.faces) == saved["mesh_faces"] > 0
     assert len(list((out / "data" / "train").glob("*.png"))) == 12
     assert len(list((out / "data" / "heldout").glob("*.png"))) == 6
-    assert "GRAF FID" in summary_line(res)
+    for row in (saved, saved["baselines"]["oracle"], saved["baselines"]["untrained"]):
+        assert row["geometry"]["clouds"] == 3 and "1-NNA-CD" in row["geometry"]
+        assert row["consistency"]["n"] >= 2
+    assert saved["baselines"]["oracle"]["consistency"]["consistency"] < 0.05  # ground truth is consistent
+    assert "FID" in summary_line(res) and "1-NNA-CD" in summary_line(res)

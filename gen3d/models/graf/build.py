@@ -45,7 +45,7 @@ def build_field(hparams: dict[str, Any]) -> RadianceField:
         try:
             return cls(
                 hp["z_dim"], hp["feature_channels"], hp["feature_resolution"], hp["base_channels"], hp["min_channels"],
-                hp["decoder_width"], hp["bound"], view, hp["dir_freqs"], hp["density_shift"],
+                hp["decoder_width"], hp["bound"], view, hp["dir_freqs"], hp["density_shift"], hp["colour_code"],
             )  # fmt: skip
         except ValueError as exc:
             raise InputError(f"{hp['field']} field: {exc}") from None

@@ -94,15 +94,23 @@ class FeatureDecoder(nn.Module):
             self.sigma_head = nn.Linear(self.hidden, 1)
             self.rgb_head = nn.Linear(self.hidden + dir_dim, 3)
 
-    def forward(self, f: Float[Tensor, "M C"], d: Float[Tensor, "M 3"] | None) -> tuple[Tensor, Tensor]:
-        """Raw density ``(M,)`` and colour ``(M, 3)`` in [0, 1] (``d`` is only read when view-dependent)."""
+    def forward(
+        self, f: Float[Tensor, "M C"], d: Float[Tensor, "M 3"] | None, tint: Float[Tensor, "M 3"] | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Raw density ``(M,)`` and colour ``(M, 3)`` in [0, 1] (``d`` is only read when view-dependent; ``tint``
+        is added to the colour logits)."""
         if self.hidden == 0:
-            return f[:, 0], torch.sigmoid(f[:, 1:4]) * (1 + 2 * RGB_PAD) - RGB_PAD
-        h = F.softplus(self.fc(f))
-        raw = self.sigma_head(h).squeeze(-1)
-        if self.dir_enc is not None and d is not None:
-            h = torch.cat([h, self.dir_enc(d)], -1)
-        return raw, torch.sigmoid(self.rgb_head(h)) * (1 + 2 * RGB_PAD) - RGB_PAD
+            logits = f[:, 1:4]
+            raw = f[:, 0]
+        else:
+            h = F.softplus(self.fc(f))
+            raw = self.sigma_head(h).squeeze(-1)
+            if self.dir_enc is not None and d is not None:
+                h = torch.cat([h, self.dir_enc(d)], -1)
+            logits = self.rgb_head(h)
+        if tint is not None:
+            logits = logits + tint
+        return raw, torch.sigmoid(logits) * (1 + 2 * RGB_PAD) - RGB_PAD
 
     def density(self, f: Float[Tensor, "M C"]) -> Float[Tensor, " M"]:
         """Raw density only."""
@@ -114,37 +122,56 @@ class FeatureDecoder(nn.Module):
 class FeatureField(RadianceField):
     """Base of fields that decode an interpolated per-scene feature volume (see the module docstring).
 
-    Subclasses build ``self.decoder`` and implement :meth:`condition` (the volume, channels last, as a
-    1-tuple) and :meth:`features` (the interpolated features of points). The density is
+    Subclasses build ``self.decoder`` and implement :meth:`volume` (the feature volume of each code, channels
+    last) and :meth:`features` (the interpolated features of points). The density is
     ``softplus(raw + density_shift)`` (EG3D: shift -1, so a fresh field is nearly transparent), zero outside the box.
+    With ``colour_code``, a linear map of ``z`` adds a per-scene offset to the colour logits (a shortcut from the
+    code to the scene's overall colour, as GRAF's appearance code; EG3D has none).
+
+    Conditioning: ``(volume, tint)`` per scene (``tint`` (B, 3), zero without ``colour_code``); laid out as is for
+    batched points and as ``(volume, tint, scene)`` for packed ones.
 
     Args:
         z_dim: latent dimension.
         bound: half side of the field's cube.
         density_shift: added to the raw density before the softplus.
+        colour_code: add the per-scene colour offset.
     """
 
     decoder: FeatureDecoder
 
-    def __init__(self, z_dim: int, bound: float, density_shift: float = -1.0):
+    def __init__(self, z_dim: int, bound: float, density_shift: float = -1.0, colour_code: bool = False):
         super().__init__()
         if z_dim < 1 or not bound > 0:
             raise ValueError(f"need z_dim >= 1 and bound > 0, got z_dim={z_dim}, bound={bound}")
         self.z_dim, self.bound, self.density_shift = int(z_dim), float(bound), float(density_shift)
+        self.tint = nn.Linear(self.z_dim, 3) if colour_code else None
+
+    def volume(self, z: Float[Tensor, "B Z"]) -> Tensor:
+        """The feature volume of each code, channels last, ``(B, ..., C)``."""
+        raise NotImplementedError
 
     def features(self, volume: Tensor, xn: Float[Tensor, "M 3"], scene: Int[Tensor, " M"]) -> Float[Tensor, "M C"]:
         """Features of points ``xn`` (in [-1, 1]^3, the cube scaled) of scenes ``scene``."""
         raise NotImplementedError
 
+    def condition(self, z: Float[Tensor, "B Z"]) -> Cond:
+        """``(volume, tint)``: the feature volume and the colour offset (B, 3) of each code."""
+        if z.dim() != 2 or z.shape[-1] != self.z_dim:
+            raise ValueError(f"expected codes (B, {self.z_dim}), got {tuple(z.shape)}")
+        tint = self.tint(z) if self.tint is not None else z.new_zeros(z.shape[0], 3)
+        return (self.volume(z), tint)
+
     def layout(self, cond: Cond, scene: Int[Tensor, " M"] | None = None) -> Cond:
-        """``(volume,)`` for batched points (scene b is row b of the points), ``(volume, scene)`` for packed ones."""
-        return tuple(cond) if scene is None else (cond[0], scene)
+        """``(volume, tint)`` for batched points (scene b is row b of the points), ``(volume, tint, scene)`` for
+        packed ones."""
+        return tuple(cond[:2]) if scene is None else (cond[0], cond[1], scene)
 
     def _flat(self, x: Tensor, cond: Cond) -> tuple[Tensor, Tensor, Tensor]:
         """Flattened points (M, 3), their scenes (M,) and whether each lies in the cube (M,)."""
         volume = cond[0]
-        if len(cond) > 1:
-            scene = cond[1]
+        if len(cond) > 2:
+            scene = cond[2]
         else:
             B = volume.shape[0]
             if x.dim() < 2 or x.shape[0] != B:
@@ -156,7 +183,8 @@ class FeatureField(RadianceField):
     def query(self, x: Tensor, d: Tensor, cond: Cond, noise_std: float = 0.0) -> tuple[Tensor, Tensor]:
         xf, scene, inside = self._flat(x, cond)
         f = self.features(cond[0], xf / self.bound, scene)
-        raw, rgb = self.decoder(f, d.reshape(-1, 3))
+        tint = cond[1][scene] if self.tint is not None else None
+        raw, rgb = self.decoder(f, d.reshape(-1, 3), tint)
         sigma = activate_density(raw + self.density_shift, "softplus", noise_std) * inside
         return sigma.reshape(x.shape[:-1]), rgb.reshape(*x.shape[:-1], 3)
 

@@ -22,7 +22,6 @@ from gen3d.models.graf.feature_fields import (
     linear_lookup,
     upsampling_steps,
 )
-from gen3d.models.graf.field import Cond
 
 PLANE_AXES = ((0, 1), (0, 2), (1, 2))  # xy, xz, yz: plane p is indexed by (x[a], x[b]) for (a, b) = PLANE_AXES[p]
 
@@ -75,6 +74,7 @@ class TriplaneField(FeatureField):
         view_dependent: colour depends on the viewing direction (EG3D: no).
         dir_freqs: octaves of the direction encoding when view-dependent.
         density_shift: added to the raw density before the softplus (EG3D: -1).
+        colour_code: add a per-scene colour offset, a linear map of ``z`` (see ``FeatureField``).
     """
 
     def __init__(
@@ -89,21 +89,19 @@ class TriplaneField(FeatureField):
         view_dependent: bool = False,
         dir_freqs: int = 2,
         density_shift: float = -1.0,
+        colour_code: bool = False,
     ):
-        super().__init__(z_dim, bound, density_shift)
+        super().__init__(z_dim, bound, density_shift, colour_code)
         self.channels, self.resolution = int(channels), int(resolution)
         self.backbone = ConvVolumeGenerator(
             2, self.z_dim, 3 * self.channels, self.resolution, base_channels, min_channels
         )
         self.decoder = FeatureDecoder(self.channels, decoder_width, view_dependent, dir_freqs)
 
-    def condition(self, z: Float[Tensor, "B Z"]) -> Cond:
-        """The planes, channels last: ``((B, 3, R, R, C),)``."""
-        if z.dim() != 2 or z.shape[-1] != self.z_dim:
-            raise ValueError(f"expected codes (B, {self.z_dim}), got {tuple(z.shape)}")
+    def volume(self, z: Float[Tensor, "B Z"]) -> Tensor:
+        """The planes, channels last: ``(B, 3, R, R, C)``."""
         B, R, C = z.shape[0], self.resolution, self.channels
-        planes = self.backbone(z).reshape(B, 3, C, R, R).permute(0, 1, 3, 4, 2)
-        return (planes.contiguous(),)
+        return self.backbone(z).reshape(B, 3, C, R, R).permute(0, 1, 3, 4, 2).contiguous()
 
     def features(self, volume: Tensor, xn: Float[Tensor, "M 3"], scene: Int[Tensor, " M"]) -> Float[Tensor, "M C"]:
         """Mean of the three planes' bilinear features at the projections of ``xn``."""

@@ -13,7 +13,6 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from gen3d.models.graf.feature_fields import FeatureDecoder, FeatureField, linear_lookup
-from gen3d.models.graf.field import Cond
 from gen3d.models.graf.triplane import ConvVolumeGenerator
 
 
@@ -31,6 +30,7 @@ class VoxelField(FeatureField):
         view_dependent: colour depends on the viewing direction (needs a decoder).
         dir_freqs: octaves of the direction encoding when view-dependent.
         density_shift: added to the raw density before the softplus.
+        colour_code: add a per-scene colour offset, a linear map of ``z`` (see ``FeatureField``).
     """
 
     def __init__(
@@ -45,17 +45,16 @@ class VoxelField(FeatureField):
         view_dependent: bool = False,
         dir_freqs: int = 2,
         density_shift: float = -1.0,
+        colour_code: bool = False,
     ):
-        super().__init__(z_dim, bound, density_shift)
+        super().__init__(z_dim, bound, density_shift, colour_code)
         self.channels, self.resolution = int(channels), int(resolution)
         self.backbone = ConvVolumeGenerator(3, self.z_dim, self.channels, self.resolution, base_channels, min_channels)
         self.decoder = FeatureDecoder(self.channels, decoder_width, view_dependent, dir_freqs)
 
-    def condition(self, z: Float[Tensor, "B Z"]) -> Cond:
-        """The grid, channels last: ``((B, R, R, R, C),)``, indexed ``[b, i, j, k]`` = point ``(x_i, y_j, z_k)``."""
-        if z.dim() != 2 or z.shape[-1] != self.z_dim:
-            raise ValueError(f"expected codes (B, {self.z_dim}), got {tuple(z.shape)}")
-        return (self.backbone(z).permute(0, 2, 3, 4, 1).contiguous(),)
+    def volume(self, z: Float[Tensor, "B Z"]) -> Tensor:
+        """The grid, channels last: ``(B, R, R, R, C)``, indexed ``[b, i, j, k]`` = point ``(x_i, y_j, z_k)``."""
+        return self.backbone(z).permute(0, 2, 3, 4, 1).contiguous()
 
     def features(self, volume: Tensor, xn: Float[Tensor, "M 3"], scene: Int[Tensor, " M"]) -> Float[Tensor, "M C"]:
         """Trilinear features of ``xn``."""

@@ -45,7 +45,7 @@ def test_linear_lookup_gradient_matches_finite_differences():
 
 def _feature_ref(field, z, x):
     """Features of points x (B, N, 3) by an explicit per-point lookup of the field's volume with F.grid_sample."""
-    (volume,) = field.condition(z)
+    volume = field.condition(z)[0]
     xn = x / field.bound
     out = torch.zeros(*x.shape[:-1], volume.shape[-1], dtype=x.dtype)
     for b in range(x.shape[0]):
@@ -60,7 +60,9 @@ def _feature_ref(field, z, x):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: TriplaneField(z_dim=8, channels=4, resolution=8, base_channels=16, min_channels=8, decoder_width=8),
+        lambda: TriplaneField(
+            z_dim=8, channels=4, resolution=8, base_channels=16, min_channels=8, decoder_width=8, colour_code=True
+        ),  # fmt: skip
         lambda: VoxelField(z_dim=8, channels=5, resolution=8, base_channels=16, min_channels=8, decoder_width=0),
     ],
     ids=["triplane", "voxel"],
@@ -75,7 +77,8 @@ def test_feature_field_matches_explicit_lookup(make):
                                          torch.arange(3).repeat_interleave(50)), f_ref.reshape(-1, f_ref.shape[-1]),
                           atol=1e-12)  # fmt: skip
     sigma, rgb = field(x, torch.zeros_like(x), z)
-    raw, rgb_ref = field.decoder(f_ref.reshape(-1, f_ref.shape[-1]), None)
+    tint = field.tint(z).repeat_interleave(50, 0) if field.tint is not None else None  # (150, 3) per point
+    raw, rgb_ref = field.decoder(f_ref.reshape(-1, f_ref.shape[-1]), None, tint)
     sigma_ref = F.softplus(raw + field.density_shift).reshape(3, 50) * (x.abs() <= 0.6).all(-1)
     assert torch.allclose(sigma, sigma_ref, atol=1e-12)
     assert torch.allclose(rgb, rgb_ref.reshape(3, 50, 3), atol=1e-12)
@@ -94,8 +97,8 @@ class _FixedPlanes(TriplaneField):
                          decoder_width=6, density_shift=0.0)  # fmt: skip
         self.planes = torch.nn.Parameter(planes)
 
-    def condition(self, z):
-        return (self.planes.expand(z.shape[0], *self.planes.shape[1:]),)
+    def volume(self, z):
+        return self.planes.expand(z.shape[0], *self.planes.shape[1:])
 
 
 def _marched_generator(field, **kw):

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--graf-iterations",
         type=int,
         default=None,
-        help="GRAF iterations, two optimiser steps each (default: the GRAF demo's, gen3d/pipelines/graf_demo.py)",
+        help="3D-aware GAN iterations, two optimiser steps each (default 1300, gen3d/pipelines/graf_demo.py)",
     )
     parser.add_argument(
         "--lion-accelerator",
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="where the LION stage trains and samples (default cpu; gpu: one CUDA GPU, same model and steps)",
     )
     parser.add_argument("--skip-lion", action="store_true", help="skip the LION stage")
-    parser.add_argument("--skip-graf", action="store_true", help="skip the GRAF stage")
+    parser.add_argument("--skip-graf", action="store_true", help="skip the 3D-aware GAN (GRAF stage)")
     parser.set_defaults(func=run)
 
 

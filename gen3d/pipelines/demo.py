@@ -6,8 +6,8 @@ stored under its name in ``<out>/demo_summary.json``:
 1. ``data``: build the procedural dataset into ``<out>/data`` (PC15k layout), print its statistics, render
    ``<out>/shapes.png`` (a grid of shapes, one column per class) and write ``<out>/ply/<class>_<i>.ply``;
 2. ``lion``: train LION, sample and evaluate it (:mod:`gen3d.pipelines.lion_demo`, ``<out>/metrics.json``);
-3. ``graf``: train GRAF, render a turntable, export a mesh, report FID/KID (:mod:`gen3d.pipelines.graf_demo`,
-   ``<out>/graf``).
+3. ``graf``: train the 3D-aware GAN (a triplane field), render a turntable, export a mesh, report FID/KID,
+   consistency and geometry (:mod:`gen3d.pipelines.graf_demo`, ``<out>/graf``).
 
 Every stage runs for step counts from its preset, so the same seed prints the same tables on any machine with
 the same number of cores; the time taken is printed on its own line.
@@ -109,7 +109,8 @@ def stage_lion(out: Path, cfg: LionDemoConfig, accelerator: str = "cpu") -> dict
 
 
 def stage_graf(out: Path, cfg: GrafDemoConfig) -> dict[str, Any]:
-    """Train GRAF on multi-view renders, render a turntable, export a mesh, report FID/KID (``<out>/graf``)."""
+    """Train the 3D-aware GAN on multi-view renders, render a turntable, export a mesh, report FID/KID, consistency
+    and geometry (``<out>/graf``)."""
     from gen3d.pipelines.graf_demo import run_graf_demo, summary_line
 
     result = run_graf_demo(out / "graf", cfg)

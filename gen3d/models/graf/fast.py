@@ -98,7 +98,7 @@ def render_fast(
     ray_scene = ray_camera if z.shape[0] == B else torch.zeros_like(ray_camera)
     near, far = generator._near_far(c2w)  # (B, 1)
     near, far = near[ray_camera, 0], far[ray_camera, 0]  # (B*H*W,)
-    bg = generator._background(origins[:1, None])  # constant background
+    bg = generator.background_value(origins[:1, None])  # constant background
 
     def field_fn(x: Tensor, d: Tensor, scene: Tensor) -> tuple[Tensor, Tensor]:
         return generator.field.forward_packed(x, d, z, scene)

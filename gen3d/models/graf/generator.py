@@ -189,7 +189,9 @@ class Generator(nn.Module):
         return (self.near - shift).clamp_min(0.0), self.far - shift
 
     # ------------------------------------------------------------------ rendering
-    def _background(self, rgbs: Tensor) -> Tensor | float | None:
+    def background_value(self, rgbs: Tensor) -> Tensor | float | None:
+        """What ``renderers.composite`` blends behind the samples ``rgbs`` (..., S, 3): a constant or, for ``last``,
+        the last sample's colour."""
         if self.background == "white":
             return 1.0
         if self.background == "black":
@@ -248,7 +250,7 @@ class Generator(nn.Module):
             rgb = torch.gather(torch.cat([rgb, rgb_f], -2), -2, order[..., None].expand(*order.shape, 3))
         t_s, t_e = renderers.samples_to_intervals(t, near_t, far_t)  # (B, R, S')
         out_rgb, opacity, depth = renderers.composite(
-            sigma, rgb, t_s, t_e, background=self._background(rgb), eps=self.eps, impl=self.composite_impl
+            sigma, rgb, t_s, t_e, background=self.background_value(rgb), eps=self.eps, impl=self.composite_impl
         )
         return {"rgb": out_rgb, "opacity": opacity, "depth": depth}
 

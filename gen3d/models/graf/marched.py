@@ -23,7 +23,7 @@ sample positions are constants, as in every NeRF sampler.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
 from jaxtyping import Float
@@ -31,8 +31,9 @@ from torch import Tensor
 
 import renderers
 
-if TYPE_CHECKING:
-    from gen3d.models.graf.generator import Generator
+# ``generator`` below is a :class:`gen3d.models.graf.generator.Generator` (which imports this module, so it is not
+# imported here): its field, scene_bound, sampler settings, eps, compositing impl and background are read.
+Generator = Any
 
 STEPS_PER_SIDE = 32  # default marching step: the scene box's side / 32
 
@@ -98,7 +99,7 @@ def render_rays_marched(
         keep = trans >= generator.eps
     ray_idx, t_s, t_e, x, scene = ray_idx[keep], t_s[keep], t_e[keep], x[keep], scene[keep]
     sigma, rgb = field.query(x, d[ray_idx], field.layout(cond, scene), noise_std)
-    background = generator._background(rgb[:1, None])
+    background = generator.background_value(rgb[:1, None])
     out_rgb, opacity, depth = renderers.composite(
         sigma,
         rgb,

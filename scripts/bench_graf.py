@@ -125,7 +125,8 @@ def _generators_for_fields(ckpts: list[str]) -> list[tuple[str, Generator]]:
     if ckpts:
         from gen3d.inference.graf import load_graf_generator
 
-        return [(f"{load_graf_generator(c)[1]['field']} ({Path(c).name})", load_graf_generator(c)[0]) for c in ckpts]
+        loaded = [(load_graf_generator(c), Path(c)) for c in ckpts]
+        return [(f"{hp['field']} ({path.parent.name}/{path.name})", gen) for (gen, hp), path in loaded]
     from gen3d.models.graf.build import build_generator
 
     hp = dict(_model_from_config().hparams)
@@ -133,9 +134,9 @@ def _generators_for_fields(ckpts: list[str]) -> list[tuple[str, Generator]]:
 
 
 def bench_samplers(gen: Generator, batch: int, patch: int, repeats: int) -> tuple[list[tuple[str, float]], float]:
-    """Training throughput of one generator with the dense sampler at the marched step and with the marched
-    sampler: seconds per generator forward + backward on the same batch of patches, and the mean |difference|
-    of the two renders (colour in [0, 1]), so the speed-up is at equal image quality."""
+    """Training throughput of one generator: seconds per generator forward + backward on the same batch of patches
+    with the dense sampler at the model's own samples per ray, the dense sampler at the marched step (equal
+    image quality) and the marched sampler; and the mean |difference| of the last two renders (colour in [0, 1])."""
     import copy
 
     from gen3d.models.graf.marched import march_step
@@ -143,15 +144,22 @@ def bench_samplers(gen: Generator, batch: int, patch: int, repeats: int) -> tupl
     gen.requires_grad_(True)
     marched = copy.copy(gen)
     marched.sampler = "marched"
-    dense = copy.copy(gen)
-    dense.sampler, dense.n_importance = "dense", 0
+    own = copy.copy(gen)
+    own.sampler = "dense"
+    dense = copy.copy(own)
+    dense.n_importance = 0
     dense.n_samples = max(1, round((gen.far - gen.near) / march_step(marched)))
     z = gen.field.sample_z(batch, generator=torch.Generator().manual_seed(0))
     c2w = gen.sample_poses(batch, generator=torch.Generator().manual_seed(1))
     grid, _ = renderers.sample_patch_grid(batch, patch, 0.5, 1.0, generator=torch.Generator().manual_seed(2))
     out: dict[str, torch.Tensor] = {}
     rows = []
-    for name, g in ((f"dense, {dense.n_samples} samples/ray", dense), ("marched", marched)):
+    runs = (
+        (f"dense, {own.n_samples}+{own.n_importance} samples/ray (own)", own),
+        (f"dense, {dense.n_samples} samples/ray (marched step)", dense),
+        ("marched", marched),
+    )
+    for name, g in runs:
 
         def step(g=g, name=name):
             g.zero_grad(set_to_none=True)
@@ -160,7 +168,7 @@ def bench_samplers(gen: Generator, batch: int, patch: int, repeats: int) -> tupl
             out[name] = img.detach()
 
         rows.append((name, _best(step, repeats)))
-    a, b = out.values()
+    a, b = out[runs[1][0]], out[runs[2][0]]
     return rows, float(((a - b) / 2).abs().mean())
 
 
@@ -228,15 +236,14 @@ def main() -> None:
 
     table = Table(title=f"Training samplers ({args.batch} patches of {hp.patch_size}x{hp.patch_size}, generator "
                   f"forward + backward, {args.threads} threads)")  # fmt: skip
-    for col in ("field", "sampler", "patches/s", "rays/s", "marched / dense", "mean |dense - marched|"):
+    for col in ("field", "sampler", "patches/s", "rays/s", "vs dense at the marched step", "mean |dense - marched|"):
         table.add_column(col, justify="right")
+    n_rays = args.batch * hp.patch_size**2
     for label, g in _generators_for_fields(args.field_ckpt):
         times, diff = bench_samplers(g, args.batch, hp.patch_size, args.repeats)
-        for name, t in times:
-            speed = f"{times[0][1] / t:.2f}x" if name == "marched" else ""
-            n_rays = args.batch * hp.patch_size**2
-            table.add_row(label, name, f"{args.batch / t:.1f}", f"{n_rays / t:,.0f}", speed,
-                          f"{diff:.4f}" if name == "marched" else "")  # fmt: skip
+        for k, (name, t) in enumerate(times):
+            table.add_row(label if k == 0 else "", name, f"{args.batch / t:.1f}", f"{n_rays / t:,.0f}",
+                          f"{times[1][1] / t:.2f}x", f"{diff:.4f}" if k == 2 else "")  # fmt: skip
     console.print(table)
 
     ckpt = Path(args.ckpt)

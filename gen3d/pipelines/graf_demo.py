@@ -53,7 +53,8 @@ class GrafDemoConfig:
         heldout_per_class: held-out shapes per class (the oracle baseline's images).
         n_eval: images per FID/KID evaluation (generated, held-out and reference alike).
         n_consistency: scenes (view pairs) of the consistency score.
-        geometry_per_class: reference shapes per class of the 3D metrics (as many generated and held-out).
+        geometry_per_class: reference shapes per class of the 3D metrics, at most ``per_class`` (as many generated and
+            held-out).
         turntable_size: side of the turntable GIF's frames.
         threads: torch CPU threads.
     """
@@ -257,9 +258,8 @@ def evaluate(
     rows[ORACLE]["consistency"] = data_consistency(
         cfg.classes, per, cfg.per_class, seed, size, pose_seed=seed + 3, range_u=gen.range_u, range_v=gen.range_v
     )
-    protocol = GeometryProtocol(
-        cfg.classes, per_class=cfg.geometry_per_class, heldout_first=cfg.per_class, data_seed=seed
-    )
+    per_geo = min(cfg.geometry_per_class, cfg.per_class)  # references among the training shapes
+    protocol = GeometryProtocol(cfg.classes, per_class=per_geo, heldout_first=cfg.per_class, data_seed=seed)
     geometry = geometry_metrics(gen, untrained, protocol, seed=seed + 4)
     for name, key in ((TRAINED, "trained"), (UNTRAINED, "untrained"), (ORACLE, "oracle")):
         rows[name]["geometry"] = geometry["rows"][key]
@@ -289,7 +289,7 @@ def report(
     table = Table(
         title=f"3D-aware GAN ({field} field) on procedural multi-view renders: {size}x{size}, {iterations} "
         f"iterations; FID/KID {cfg.n_eval} images, consistency {cfg.n_consistency} view pairs, geometry "
-        f"{cfg.geometry_per_class * cfg.num_classes} shapes per row"
+        f"{min(cfg.geometry_per_class, cfg.per_class) * cfg.num_classes} shapes per row"
     )
     columns = ("", "FID", "KID x100", "KID std x100", "consistency err x100", "1-NNA-CD %", "COV-CD %", "MMD-CD x1e3")
     for col in columns:

@@ -37,6 +37,8 @@ DEFAULT_FOV = 30.0
 DEFAULT_RANGE_U = (0.0, 1.0)  # full turn of azimuth
 DEFAULT_RANGE_V = (0.1464466094067262, 0.45642212862617093)  # polar angle 45..85 degrees (v = (1 - cos) / 2)
 _VIEW_STREAM, _COLOR_STREAM = 101, 102  # seed streams of gen3d.data.shapes.shape_seed not used for meshes/points
+# The rotation taking the shapes' y-up canonical frame to GRAF's z-up world, (x, y, z) -> (x, -z, y) (no scaling).
+Y_UP_TO_Z_UP = ((1.0, 0.0, 0.0), (0.0, 0.0, -1.0), (0.0, 1.0, 0.0))
 _LIGHT = (0.3, 0.4, 0.866)  # fixed world light direction (from above), normalised where used
 
 
@@ -209,26 +211,33 @@ class MultiviewConfig:
         self.range_u, self.range_v = (u0, u1), (v0, v1)
 
 
+def shape_mesh_z_up(name: str, index: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A procedural shape as the renders see it: vertices in GRAF's z-up world (:data:`Y_UP_TO_Z_UP`), faces and
+    its seeded albedo."""
+    import numpy as np
+
+    from gen3d.data.shapes import make_shape, shape_seed
+
+    mesh = make_shape(name, index, seed)
+    albedo = shape_albedo(np.random.default_rng(shape_seed(seed, name, index, stream=_COLOR_STREAM)))
+    return np.asarray(mesh.vertices) @ np.asarray(Y_UP_TO_Z_UP).T, np.asarray(mesh.faces), albedo
+
+
 def _render_shape(out: Path, name: str, index: int, cfg: MultiviewConfig) -> list[dict]:
     """Render and write the views of shape ``(name, index)``; returns their manifest entries."""
     import numpy as np
 
-    from gen3d.data.shapes import make_shape, shape_seed
+    from gen3d.data.shapes import shape_seed
     from gen3d.utils.fs import save_png
 
-    to_z_up = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -> (x, -z, y)
-    mesh = make_shape(name, index, cfg.seed)
-    verts = np.asarray(mesh.vertices) @ to_z_up.T
-    albedo = shape_albedo(np.random.default_rng(shape_seed(cfg.seed, name, index, stream=_COLOR_STREAM)))
+    verts, faces, albedo = shape_mesh_z_up(name, index, cfg.seed)
     rng = np.random.default_rng(shape_seed(cfg.seed, name, index, stream=_VIEW_STREAM))
     (u0, u1), (v0, v1) = cfg.range_u, cfg.range_v
     uv = np.stack([rng.uniform(u0, u1, cfg.views), rng.uniform(v0, v1, cfg.views)], 1)  # (views, 2)
     entries = []
     for view, (u, v) in enumerate(uv):
         c2w = look_at_c2w(cfg.radius * sphere_point(u, v))
-        img = render_mesh(
-            verts, np.asarray(mesh.faces), c2w, cfg.size, cfg.fov, albedo, cfg.background, cfg.supersample
-        )
+        img = render_mesh(verts, faces, c2w, cfg.size, cfg.fov, albedo, cfg.background, cfg.supersample)
         fname = f"{name}_{index:04d}_{view:02d}.png"
         save_png(out / fname, img)
         entries.append(

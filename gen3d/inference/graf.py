@@ -18,11 +18,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from gen3d.data.multiview import Y_UP_TO_Z_UP
 from gen3d.errors import InputError
 from gen3d.inference.checkpoint import is_graf_checkpoint, prefixed, read_checkpoint
-
-# Rotation taking the viewer's y-up coordinates to GRAF's z-up world: (x, y, z) -> (x, -z, y).
-Y_UP_TO_Z_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 class GrafFieldSource:
@@ -54,7 +52,9 @@ class GrafFieldSource:
         if H != W:
             raise InputError(f"GRAF renders square images; got {H} x {W}")
         pose = np.eye(4)
-        pose[:3, :] = Y_UP_TO_Z_UP @ np.asarray(c2w, dtype=np.float64)[:3, :]  # the same camera in GRAF's world
+        pose[:3, :] = (
+            np.asarray(Y_UP_TO_Z_UP) @ np.asarray(c2w, dtype=np.float64)[:3, :]
+        )  # the same camera in GRAF's world
         with torch.no_grad():
             c2w_t = torch.as_tensor(pose, dtype=torch.float32, device=self.device)[None]  # (1, 4, 4)
             rgb = self.generator.render(self.latent(seed), c2w_t, size=int(H))["rgb"]  # (1, 3, H, W) in [-1, 1]

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 import renderers
-from gen3d.data.multiview import DEFAULT_FOV, DEFAULT_RADIUS, DEFAULT_RANGE_U, DEFAULT_RANGE_V
+from gen3d.data.multiview import DEFAULT_FOV, DEFAULT_RADIUS, DEFAULT_RANGE_U, DEFAULT_RANGE_V, shape_mesh_z_up
 from gen3d.metrics.consistency import DEFAULT_DEPTH_TOL, symmetric_warp_error
 
 if TYPE_CHECKING:
@@ -127,17 +127,6 @@ def generator_consistency(
     return _summary(torch.cat(errors), torch.cat(coverage))
 
 
-def _shape_mesh(name: str, index: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Vertices (z up), faces and albedo of a procedural shape, as :mod:`gen3d.data.multiview` renders it."""
-    from gen3d.data.multiview import _COLOR_STREAM, shape_albedo
-    from gen3d.data.shapes import make_shape, shape_seed
-
-    to_z_up = np.array([[1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]])  # (x, y, z) -> (x, -z, y)
-    mesh = make_shape(name, index, seed)
-    albedo = shape_albedo(np.random.default_rng(shape_seed(seed, name, index, stream=_COLOR_STREAM)))
-    return np.asarray(mesh.vertices) @ to_z_up.T, np.asarray(mesh.faces), albedo
-
-
 def _mesh_view(
     mesh: tuple[np.ndarray, np.ndarray, np.ndarray],
     u: float,
@@ -202,7 +191,7 @@ def data_consistency(
     K = renderers.intrinsics(size, size, fov, dtype=torch.float64)
     errors, coverage = [], []
     for (name, index), ua, ub in zip(scenes, u_a, u_b, strict=True):
-        mesh = _shape_mesh(name, index, seed)
+        mesh = shape_mesh_z_up(name, index, seed)
         view_a = _mesh_view(mesh, float(ua), v, size, radius, fov, supersample)
         view_b = _mesh_view(mesh, float(ub), v, size, radius, fov, supersample)
         res = symmetric_warp_error(*view_a, *view_b, K, depth_tol)

@@ -85,8 +85,9 @@ def world_to_canonical(points: np.ndarray) -> np.ndarray:
     """
     import numpy as np
 
-    x, y, z = points[..., 0], points[..., 1], points[..., 2]
-    return np.stack([x, z, -y], axis=-1)
+    from gen3d.data.multiview import Y_UP_TO_Z_UP
+
+    return points @ np.asarray(Y_UP_TO_Z_UP, dtype=points.dtype)  # row vectors times R: R^T p
 
 
 def surface_mesh(

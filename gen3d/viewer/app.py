@@ -6,14 +6,18 @@ frees the port, ``run()`` serves until Ctrl-C. The app's actions (select a sampl
 interpolate, render a view) are plain methods, called by the GUI callbacks and usable without a browser.
 
 The viewer reads only what :func:`gen3d.viewer.content.open_input` found inside the run directory and
-writes only below ``<run_dir>/viewer/`` (every destination is resolved and checked to stay inside).
+writes only below ``<run_dir>/viewer/``: file names are plain names (no folders), and a save never replaces
+a file (a taken name gets a number: ``name_1.ply``). It talks only to its own page: connections whose
+``Origin`` is another site are refused (see :mod:`gen3d.viewer.origins`).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,9 @@ import numpy as np
 from gen3d.errors import Gen3DError, InputError
 from gen3d.inference.sources import FieldSource, SampleSource, load_checkpoint_source
 from gen3d.viewer.content import Item, ViewerInput, open_input
-from gen3d.viewer.paths import resolve_inside, safe_file_name
+from gen3d.viewer.origins import check_origin, origin_allowed
+from gen3d.viewer.paths import resolve_inside, safe_file_name, write_new_file
+from gen3d.viewer.server import install_origin_guard, is_loopback, probe_host
 
 OUTPUT_FOLDER = "viewer"
 MESH_COLOR = (120, 170, 230)
@@ -42,6 +48,10 @@ class ViewerApp:
         port: port to serve on (0 picks a free one; a busy port moves to the next free one).
         sample_source: a model to draw new point-cloud samples from.
         field_source: a radiance field to render orbit views of.
+        allowed_origins: web origins (``http://HOST:PORT``) allowed to connect besides the viewer's own page.
+
+    Raises:
+        InputError: when an entry of ``allowed_origins`` is not an http(s) origin.
     """
 
     def __init__(
@@ -51,13 +61,16 @@ class ViewerApp:
         port: int = 8080,
         sample_source: SampleSource | None = None,
         field_source: FieldSource | None = None,
+        allowed_origins: Sequence[str] = (),
     ):
         self.content = content
         self.run_dir = content.run_dir
-        self.host = host
+        self.host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1] -> ::1
         self.requested_port = int(port)
         self.sample_source = sample_source
         self.field_source = field_source
+        self.allowed_origins = tuple(check_origin(o) for o in allowed_origins)
+        self.addresses: list[str] = []
         self.file_items: list[Item] = list(content.items)
         self.generated: list[Item] = []
         self.interpolated: Item | None = None
@@ -94,7 +107,9 @@ class ViewerApp:
 
     @property
     def url(self) -> str:
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.host, self.host)
+        if ":" in host:
+            host = f"[{host}]"
         return f"http://{host}:{self.port}/"
 
     # ---------------------------------------------------------------- actions
@@ -120,9 +135,20 @@ class ViewerApp:
             return items[self.index]
 
     def output_path(self, name: str, suffix: str) -> Path:
-        """Where a file called ``name`` would be saved: ``<run_dir>/viewer/<name><suffix>``, checked to
-        stay inside the run directory."""
+        """Where a file called ``name`` is preferably saved: ``<run_dir>/viewer/<name><suffix>``.
+
+        Args:
+            name: a plain file name (see :func:`gen3d.viewer.paths.safe_file_name`).
+            suffix: the extension, with its dot.
+
+        Raises:
+            InputError: when ``name`` is not a plain name, or the viewer folder leads out of the run directory.
+        """
         return resolve_inside(self.run_dir, self.output_dir / safe_file_name(name, suffix))
+
+    def _save_new(self, name: str, suffix: str, write: Callable[[Path], object]) -> Path:
+        """Write a new file named after ``name`` into the viewer folder, numbering it when the name is taken."""
+        return write_new_file(self.output_path(name, suffix), write)
 
     def save_current(self, fmt: str, name: str | None = None, poisson_depth: int = 7) -> Path:
         """Save the current sample into the run directory.
@@ -130,11 +156,15 @@ class ViewerApp:
         Args:
             fmt: ``"ply"`` (the points, or the mesh) or ``"obj"`` (the mesh; a point cloud is meshed
                 with Poisson reconstruction first).
-            name: file name without suffix (default ``sample_<index>``); may not leave the run directory.
+            name: plain file name, suffix optional (default ``sample_<index>``). An existing file is never
+                replaced: the copy is numbered (``name_1.ply``, ``name_2.ply``, ...).
             poisson_depth: octree depth of the reconstruction of point clouds saved as OBJ.
 
         Returns:
             The written file.
+
+        Raises:
+            InputError: for an unknown format, no sample, or a name that is not a plain file name.
         """
         from gen3d.data.io import save_points
         from gen3d.export.mesh import poisson_mesh, save_mesh
@@ -147,12 +177,14 @@ class ViewerApp:
             index = self.index
         if item is None:
             raise InputError("there is no sample to save")
-        dest = self.output_path(name or f"sample_{index:03d}", "." + fmt)
+        name = name or f"sample_{index:03d}"
         if item.mesh is not None:
-            return save_mesh(item.mesh, dest)
+            return self._save_new(name, "." + fmt, lambda dest: save_mesh(item.mesh, dest))
         if fmt == "ply":
-            return save_points(dest, item.points)
-        return save_mesh(poisson_mesh(item.points, depth=poisson_depth), dest)
+            return self._save_new(name, ".ply", lambda dest: save_points(dest, item.points))
+        self.output_path(name, ".obj")  # refuse a bad name before the reconstruction
+        mesh = poisson_mesh(item.points, depth=poisson_depth)
+        return self._save_new(name, ".obj", lambda dest: save_mesh(mesh, dest))
 
     def generate(self, seed: int, n: int = 4, sampler: str | None = None, steps: int | None = None) -> list[Item]:
         """Draw new samples from the model and show the first.
@@ -252,15 +284,25 @@ class ViewerApp:
         return image
 
     def save_turntable(self, name: str = "turntable", frames: int = 24, resolution: int = 96, seed: int = 0) -> Path:
-        """Render an orbit of the radiance field and save it as a GIF in the run directory."""
+        """Render an orbit of the radiance field and save it as a GIF in the viewer folder.
+
+        Args:
+            name: plain file name; a taken name gets a number (``turntable_1.gif``).
+            frames: views on the orbit.
+            resolution: image height and width.
+            seed: latent seed of the scene.
+
+        Returns:
+            The written file.
+        """
         from gen3d.export.turntable import turntable_field, write_animation
 
         src = self._need_field_source()
-        dest = self.output_path(name, ".gif")
+        self.output_path(name, ".gif")  # refuse a bad name before rendering
         images = turntable_field(
             lambda c2w, h, w: src.render(c2w, h, w, seed=seed), n_frames=frames, size=resolution, radius=src.radius
         )
-        return write_animation(images, dest)
+        return self._save_new(name, ".gif", lambda dest: write_animation(images, dest))
 
     def _need_sample_source(self) -> SampleSource:
         if self.sample_source is None:
@@ -462,15 +504,18 @@ class ViewerApp:
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> ViewerApp:
-        """Start serving (returns at once; the server runs in background threads)."""
-        import viser
+        """Start serving (returns at once; the server runs in background threads).
 
+        Only the viewer's own page (and ``allowed_origins``) may connect; other sites get HTTP 403.
+
+        Raises:
+            InputError: when the viewer cannot listen on its host (unknown name, not an address of this machine).
+        """
         with self._lock:
             if self.server is not None:
                 return self
-            self.server = viser.ViserServer(
-                host=self.host, port=self.requested_port, label="gen3d viewer", verbose=False
-            )
+            self.addresses = probe_host(self.host, self.requested_port)
+            self.server = self._serve()
             self.server.scene.set_up_direction("+y")
             self._fit_camera()
             self._build_gui()
@@ -479,6 +524,24 @@ class ViewerApp:
             elif self.sample_source is not None:
                 self._report("Press **Sample** to draw shapes from the model")
         return self
+
+    def _serve(self) -> Any:
+        """Start the viser server, guarded against connections from other sites."""
+        import viser
+
+        server = viser.ViserServer(host=self.host, port=self.requested_port, label="gen3d viewer", verbose=False)
+        port = int(server.get_port())
+        try:
+            install_origin_guard(server, lambda origin: origin_allowed(origin, self.host, port, self.allowed_origins))
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    @property
+    def network_visible(self) -> bool:
+        """Whether the bound address lets other machines connect (known after :meth:`start`)."""
+        return bool(self.addresses) and not is_loopback(self.addresses)
 
     def stop(self) -> None:
         """Stop the server and free its port."""
@@ -492,6 +555,13 @@ class ViewerApp:
     def run(self) -> None:
         """Serve until interrupted (Ctrl-C)."""
         self.start()
+        if self.network_visible:
+            print(
+                f"gen3d: warning: the viewer on {self.host or 'all interfaces'} is reachable from the network: "
+                "anyone who can connect sees the samples and can save files into the run directory",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"gen3d viewer: serving {self.content.path} at {self.url} (Ctrl-C to stop)", flush=True)
         try:
             while True:
@@ -508,7 +578,9 @@ class ViewerApp:
         self.stop()
 
 
-def build_viewer(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8080) -> ViewerApp:
+def build_viewer(
+    path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8080, allowed_origins: Sequence[str] = ()
+) -> ViewerApp:
     """Open ``path`` for viewing.
 
     Args:
@@ -516,13 +588,16 @@ def build_viewer(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8
             or a model checkpoint.
         host: interface to bind (127.0.0.1 by default: only this machine can connect).
         port: port to serve on (0 picks a free one).
+        allowed_origins: web origins (``http://HOST:PORT``) allowed to connect besides the viewer's own page.
 
     Returns:
         A :class:`ViewerApp`, not yet started.
 
     Raises:
-        InputError: when ``path`` is missing, holds nothing viewable, or a file in it is corrupt.
+        InputError: when ``path`` is missing, holds nothing viewable, or a file in it is corrupt, or an
+            allowed origin is malformed.
     """
+    allowed_origins = tuple(check_origin(o) for o in allowed_origins)
     content = open_input(path)
     sample_source = field_source = None
     if content.checkpoints:
@@ -537,4 +612,11 @@ def build_viewer(path: str | os.PathLike, host: str = "127.0.0.1", port: int = 8
             field_source = source
         elif isinstance(source, SampleSource):
             sample_source = source
-    return ViewerApp(content, host=host, port=port, sample_source=sample_source, field_source=field_source)
+    return ViewerApp(
+        content,
+        host=host,
+        port=port,
+        sample_source=sample_source,
+        field_source=field_source,
+        allowed_origins=allowed_origins,
+    )

@@ -138,7 +138,7 @@ def test_save_current_writes_only_into_the_run_directory(run_dir, tmp_path):
 
     before = set(tmp_path.rglob("*"))
     for bad in ("../../escape", "../../../escape", str(tmp_path / "abs")):
-        with pytest.raises(InputError, match="outside the run directory"):
+        with pytest.raises(InputError, match="invalid file name"):
             app.save_current("ply", name=bad)
     assert set(tmp_path.rglob("*")) == before
     with pytest.raises(InputError, match="unsupported format"):
@@ -204,6 +204,7 @@ def test_field_source_renders_orbit_views_and_turntables(run_dir):
         np.testing.assert_array_equal(app._gui["render_image"].image, image)
         gif = app.save_turntable(name="orbit", frames=4, resolution=16)  # frames differ: z changes
         assert gif == run_dir.resolve() / "viewer" / "orbit.gif"
+        assert app.save_turntable(name="orbit", frames=2, resolution=8) == gif.with_name("orbit_1.gif")
         with Image.open(gif) as im:
             assert (im.size, im.n_frames) == ((16, 16), 4)
         with pytest.raises(InputError, match="resolution"):

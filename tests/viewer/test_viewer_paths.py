@@ -38,7 +38,7 @@ def test_resolve_inside_accepts_nested_paths_and_refuses_escapes(tmp_path):
 def test_safe_file_name():
     assert safe_file_name(" chair ", ".ply") == "chair.ply"
     assert safe_file_name("chair.PLY", ".ply") == "chair.ply"
-    for bad in ("", "  ", ".", "..", "a\x00b"):
+    for bad in ("", "  ", ".", "..", "a\x00b", "../x", "a/b", ".hidden"):
         with pytest.raises(InputError):
             safe_file_name(bad, ".obj")
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -224,22 +225,26 @@ def shape_mesh_z_up(name: str, index: int, seed: int) -> tuple[np.ndarray, np.nd
 
 
 def _render_shape(out: Path, name: str, index: int, cfg: MultiviewConfig) -> list[dict]:
-    """Render and write the views of shape ``(name, index)``; returns their manifest entries."""
+    """Render and write the views of shape ``(name, index)`` that ``out`` does not hold yet (a resumed build
+    keeps the others); returns the manifest entries of all its views."""
     import numpy as np
 
     from gen3d.data.shapes import shape_seed
     from gen3d.utils.fs import save_png
 
-    verts, faces, albedo = shape_mesh_z_up(name, index, cfg.seed)
     rng = np.random.default_rng(shape_seed(cfg.seed, name, index, stream=_VIEW_STREAM))
     (u0, u1), (v0, v1) = cfg.range_u, cfg.range_v
     uv = np.stack([rng.uniform(u0, u1, cfg.views), rng.uniform(v0, v1, cfg.views)], 1)  # (views, 2)
-    entries = []
+    entries, mesh = [], None
     for view, (u, v) in enumerate(uv):
         c2w = look_at_c2w(cfg.radius * sphere_point(u, v))
-        img = render_mesh(verts, faces, c2w, cfg.size, cfg.fov, albedo, cfg.background, cfg.supersample)
         fname = f"{name}_{index:04d}_{view:02d}.png"
-        save_png(out / fname, img)
+        if not (out / fname).is_file():
+            if mesh is None:
+                mesh = shape_mesh_z_up(name, index, cfg.seed)
+            verts, faces, albedo = mesh
+            img = render_mesh(verts, faces, c2w, cfg.size, cfg.fov, albedo, cfg.background, cfg.supersample)
+            save_png(out / fname, img)
         entries.append(
             {
                 "file": fname,
@@ -251,6 +256,38 @@ def _render_shape(out: Path, name: str, index: int, cfg: MultiviewConfig) -> lis
             }
         )
     return entries
+
+
+def _check_output_dir(out: Path) -> None:
+    """Refuse an output folder that holds anything but renders (complete, or interrupted before the manifest
+    was written)."""
+    view = r"[a-z]+_\d{4,}_\d{2,}\.png"  # a render, or (below) the temporary file of one being written
+    if (out / MANIFEST).is_file():
+        if not _is_render_manifest(out / MANIFEST):
+            raise InputError(f"{MANIFEST} does not describe gen3d renders; choose an empty or new folder", out)
+    elif not all(re.fullmatch(rf"{view}|\.{view}\..+\.png", p.name) for p in out.iterdir()):
+        raise InputError(f"output folder is not empty and holds no {MANIFEST}; choose an empty or new folder", out)
+
+
+def _is_render_manifest(path: Path) -> bool:
+    try:
+        content = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(content, dict) and {"config", "images"} <= content.keys()
+
+
+def _write_renders(out: Path, cfg: MultiviewConfig) -> None:
+    """Render every view of every shape of ``cfg`` into ``out`` and write the manifest."""
+    from gen3d.utils import atomic_write_text
+
+    images = [
+        entry
+        for name in cfg.classes
+        for index in range(cfg.first_index, cfg.first_index + cfg.per_class)
+        for entry in _render_shape(out, name, index, cfg)
+    ]
+    atomic_write_text(out / MANIFEST, json.dumps({"config": asdict(cfg), "images": images}, indent=1))
 
 
 def render_multiview(
@@ -271,13 +308,18 @@ def render_multiview(
 ) -> Path:
     """Render ``views`` random views of ``per_class`` procedural shapes of each class into a PNG folder.
 
-    Files are ``<out_dir>/<class>_<index:04d>_<view:02d>.png`` (written atomically) plus ``multiview.json``
-    (parameters and the camera of every image). Everything is a function of the arguments: shape
-    ``(class, index)`` is ``gen3d.data.shapes.make_shape(class, index, seed)``, and its views and colour
-    come from seed streams of that shape. Use disjoint ``first_index`` ranges for train and held-out sets.
+    Files are ``<out_dir>/<class>_<index:04d>_<view:02d>.png`` plus ``multiview.json`` (parameters and the
+    camera of every image). Everything is a function of the arguments: shape ``(class, index)`` is
+    ``gen3d.data.shapes.make_shape(class, index, seed)``, and its views and colour come from seed streams of
+    that shape. Use disjoint ``first_index`` ranges for train and held-out sets.
+
+    The folder is rendered in a hidden sibling and renamed into place when complete
+    (:func:`gen3d.utils.staging.staged_build`): ``out_dir`` always holds one complete set of renders (earlier
+    renders are replaced as a whole, renders of the same arguments are kept as they are), and a killed
+    render leaves it untouched and is resumed by the next call with the same arguments.
 
     Args:
-        out_dir: output folder (created).
+        out_dir: output folder (new, empty, or earlier renders, complete or interrupted).
         classes: procedural class names (list, comma-separated string, or None / "all").
         per_class: shapes per class (indices ``first_index .. first_index + per_class - 1``).
         views: images per shape.
@@ -293,24 +335,20 @@ def render_multiview(
 
     Returns:
         The output folder.
+
+    Raises:
+        InputError: bad arguments, or ``out_dir`` holds files that are not gen3d renders.
     """
     from gen3d.data.shapes import check_classes
-    from gen3d.utils import atomic_write_text
+    from gen3d.utils.staging import staged_build
 
     names = check_classes(classes)
     cfg = MultiviewConfig(
         names, per_class, views, size, seed, first_index, radius, fov, range_u, range_v, background, supersample
     )
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    images = [
-        entry
-        for name in names
-        for index in range(first_index, first_index + per_class)
-        for entry in _render_shape(out, name, index, cfg)
-    ]
-    atomic_write_text(out / MANIFEST, json.dumps({"config": asdict(cfg), "images": images}, indent=1))
-    return out
+    options = {"generator": "gen3d.multiview", **asdict(cfg)}
+    staged_build(out_dir, options, lambda stage: _write_renders(stage, cfg), check=_check_output_dir)
+    return Path(out_dir)
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -631,21 +632,32 @@ def generate_split(
 
 
 def _check_output_root(root: Path) -> None:
-    if root.exists() and not root.is_dir():
-        raise InputError("output exists and is not a folder", root)
-    if root.is_dir() and any(root.iterdir()) and not (root / MANIFEST).is_file():
+    """Refuse an output folder that holds anything but a procedural build (complete, or interrupted before its
+    manifest was written)."""
+    if (root / MANIFEST).is_file():
+        if not _is_procedural_manifest(root / MANIFEST):
+            message = f"{MANIFEST} does not describe a gen3d procedural build; choose an empty or new folder"
+            raise InputError(message, root)
+    elif not all(_in_layout(p.relative_to(root).parts) for p in root.rglob("*")):
         raise InputError(f"output folder is not empty and holds no {MANIFEST}; choose an empty or new folder", root)
 
 
-def _previous_classes(root: Path) -> list[str]:
-    """Classes of an earlier procedural build in ``root`` (empty when there is none)."""
+def _is_procedural_manifest(path: Path) -> bool:
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        content = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    if not isinstance(manifest, dict) or manifest.get("generator") != "gen3d.procedural":
-        raise InputError(f"{MANIFEST} does not describe a gen3d procedural build; choose an empty or new folder", root)
-    return [c for c in manifest.get("classes", []) if c in CLASSES]
+        return False
+    return isinstance(content, dict) and content.get("generator") == "gen3d.procedural"
+
+
+def _in_layout(parts: tuple[str, ...]) -> bool:
+    """Whether a relative path is a folder or cloud of the layout ``<class>/<split>/<id>.npy`` (or the temporary
+    file of a cloud being written)."""
+    if not parts or parts[0] not in CLASSES or len(parts) > 3:
+        return False
+    if len(parts) >= 2 and parts[1] not in SPLITS:
+        return False
+    return len(parts) < 3 or re.fullmatch(r"\d{5,}\.npy|\.\d{5,}\.npy\..+\.npy", parts[2]) is not None
 
 
 def build_dataset(
@@ -661,11 +673,14 @@ def build_dataset(
 
     Files: ``<root>/<class>/<split>/<id>.npy`` ((points, 3) float32 each), ``<root>/dataset.json`` (what was
     built) and ``<root>/normalization.json`` (the :class:`~gen3d.data.normalize.GlobalNorm` fitted on the
-    train split). Every file is written atomically and the same arguments give byte-identical files.
-    Rebuilding into a folder that holds an earlier procedural build replaces it (stale clouds removed).
+    train split); the same arguments give byte-identical files. The dataset is built in a hidden sibling of
+    ``root`` and renamed into place when complete (:func:`gen3d.utils.staging.staged_build`), so ``root``
+    always holds one complete build: an earlier procedural build is replaced as a whole, a build of the same
+    arguments is kept as it is, and concurrent builds of one folder run one after the other. A killed build
+    leaves ``root`` untouched and is resumed by the next build with the same arguments.
 
     Args:
-        root: output folder (new, empty, or an earlier procedural build).
+        root: output folder (new, empty, or a procedural build, complete or interrupted).
         classes: class names (a list or comma-separated string; None = all).
         per_class: shapes per class over all splits (>= 1).
         seed: dataset seed (>= 0).
@@ -675,22 +690,18 @@ def build_dataset(
 
     Returns:
         The manifest (also written to ``dataset.json``): classes, counts per class and split, seed, ...
+
+    Raises:
+        InputError: bad arguments, or ``root`` holds files that are not a procedural build.
     """
-    from gen3d.data.normalize import GlobalNorm
-    from gen3d.utils import atomic_write_text
+    from gen3d.utils.staging import staged_build
 
     names = check_classes(classes)
     fractions = parse_split(split)
     for flag, value, lowest in (("--per-class", per_class, 1), ("--points", points, 1), ("--seed", seed, 0)):
         if value < lowest:
             raise InputError(f"{flag} must be {'non-negative' if lowest == 0 else 'at least 1'}, got {value}")
-    root = Path(root)
-    _check_output_root(root)
-    previous = _previous_classes(root)
     indices = split_indices(per_class, fractions)
-    jobs = [(name, s, i) for name in names for s in SPLITS for i in indices[s]]
-    written, moments = _write_clouds(root, jobs, seed, points, show_progress)
-    _remove_stale_clouds(root, names, previous, written)
     manifest = {
         "generator": "gen3d.procedural",
         "version": GENERATOR_VERSION,
@@ -702,31 +713,41 @@ def build_dataset(
         "counts": {name: {s: len(indices[s]) for s in SPLITS} for name in names},
         "layout": "<root>/<class>/<split>/<id>.npy",
     }
+    jobs = [(name, s, i) for name in names for s in SPLITS for i in indices[s]]
+    staged_build(
+        root, manifest, lambda stage: _write_dataset(stage, manifest, jobs, show_progress), check=_check_output_root
+    )
+    return manifest
+
+
+def _write_dataset(root: Path, manifest: dict, jobs: list[tuple[str, str, int]], show_progress: bool | None) -> None:
+    """Write the clouds of ``jobs``, the (possibly empty) split folders, the manifest and the normalisation."""
+    from gen3d.data.normalize import GlobalNorm
+    from gen3d.utils import atomic_write_text
+
+    moments = _write_clouds(root, jobs, manifest["seed"], manifest["points"], show_progress)
+    for name in manifest["classes"]:
+        for s in SPLITS:
+            (root / name / s).mkdir(parents=True, exist_ok=True)
     atomic_write_text(root / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     if moments[0]:
         GlobalNorm.from_moments(*moments).save(root / NORMALIZATION)
-    return manifest
 
 
 def _write_clouds(
     root: Path, jobs: list[tuple[str, str, int]], seed: int, points: int, show_progress: bool | None
-) -> tuple[set[Path], tuple[int, np.ndarray, float]]:
-    """Write the cloud of every ``(class, split, index)`` job.
+) -> tuple[int, np.ndarray, float]:
+    """Write the cloud of every ``(class, split, index)`` job that ``root`` does not hold yet.
 
     Returns:
-        The written files, and the moments of the train clouds' coordinates (count, per-axis sum, sum of
-        squares) from which the normalisation is fitted.
+        The moments of the train clouds' coordinates (count, per-axis sum, sum of squares) from which the
+        normalisation is fitted.
     """
-    from gen3d.utils import atomic_path, progress
+    from gen3d.utils import progress
 
-    written: set[Path] = set()
     n_train, coord_sum, square_sum = 0, np.zeros(3), 0.0
     for name, s, i in progress(jobs, "building shapes", disable=None if show_progress is None else not show_progress):
-        cloud = shape_points(name, i, seed, points)  # (P, 3)
-        path = root / name / s / f"{shape_id(i)}.npy"
-        with atomic_path(path) as tmp:
-            np.save(tmp, cloud)
-        written.add(path)
+        cloud = _cloud(root / name / s / f"{shape_id(i)}.npy", name, i, seed, points)  # (P, 3)
         if s == "train":
             c64 = cloud.astype(np.float64)
             n_train, coord_sum, square_sum = (
@@ -734,16 +755,21 @@ def _write_clouds(
                 coord_sum + c64.sum(axis=0),
                 square_sum + float(np.square(c64).sum()),
             )
-    return written, (n_train, coord_sum, square_sum)
+    return n_train, coord_sum, square_sum
 
 
-def _remove_stale_clouds(root: Path, names: list[str], previous: list[str], written: set[Path]) -> None:
-    """Delete the clouds of an earlier build that this one did not write (and create empty split folders)."""
-    for name in dict.fromkeys(names + previous):
-        for s in SPLITS:
-            folder = root / name / s
-            if name in names:
-                folder.mkdir(parents=True, exist_ok=True)
-            for f in sorted(folder.glob("*.npy")):
-                if f not in written:
-                    f.unlink()
+def _cloud(path: Path, name: str, index: int, seed: int, points: int) -> np.ndarray:
+    """The cloud of one shape: read back when ``path`` holds it (a resumed build), else sampled and written."""
+    from gen3d.utils import atomic_path
+
+    if path.is_file():
+        try:
+            cloud = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            cloud = None
+        if cloud is not None and cloud.dtype == np.float32 and cloud.shape == (points, 3):
+            return cloud
+    cloud = shape_points(name, index, seed, points)
+    with atomic_path(path) as tmp:
+        np.save(tmp, cloud)
+    return cloud

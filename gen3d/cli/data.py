@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import time
 
+from gen3d.cli._options import count, seed
 from gen3d.cli.main import add_command_group
 
 
@@ -35,10 +36,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     shapes.add_argument("--out", required=True, help="output folder (new, empty, or an earlier procedural build)")
     shapes.add_argument("--classes", default="all", help="comma-separated classes, or 'all' (default); see --list")
-    shapes.add_argument("--per-class", type=int, default=20, help="shapes per class over all splits (default 20)")
-    shapes.add_argument("--seed", type=int, default=0, help="dataset seed (default 0)")
     shapes.add_argument(
-        "--points", type=int, default=15000, help="points per shape (default 15000, the PC15k protocol)"
+        "--per-class", type=count(1, 100000), default=20, help="shapes per class over all splits (default 20)"
+    )
+    shapes.add_argument("--seed", type=seed(), default=0, help="dataset seed (default 0)")
+    shapes.add_argument(
+        "--points", type=count(1, 10**6), default=15000, help="points per shape (default 15000, the PC15k protocol)"
     )
     shapes.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
     shapes.add_argument("--list", action="store_true", help="list the procedural classes and exit")
@@ -64,11 +67,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     multiview.add_argument("--out", required=True, help="output folder of PNGs")
     multiview.add_argument("--classes", default="chair,car,mug", help="comma-separated procedural classes, or 'all'")
-    multiview.add_argument("--per-class", type=int, default=16, help="shapes per class")
-    multiview.add_argument("--views", type=int, default=8, help="views per shape")
-    multiview.add_argument("--size", type=int, default=64, help="image side in pixels")
-    multiview.add_argument("--seed", type=int, default=0)
-    multiview.add_argument("--first-index", type=int, default=0, help="index of the first shape of each class")
+    multiview.add_argument("--per-class", type=count(1, 100000), default=16, help="shapes per class")
+    multiview.add_argument("--views", type=count(1, 10000), default=8, help="views per shape")
+    multiview.add_argument("--size", type=count(8, 4096), default=64, help="image side in pixels")
+    multiview.add_argument("--seed", type=seed(), default=0)
+    multiview.add_argument("--first-index", type=count(0), default=0, help="index of the first shape of each class")
     multiview.set_defaults(func=run_multiview)
 
 
@@ -77,11 +80,13 @@ def run_shapes(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from gen3d.data import shapes
+    from gen3d.utils.fs import check_output_dir
 
     console = Console()
     if args.list:
         console.print("procedural classes: " + ", ".join(shapes.CLASSES))
         return 0
+    check_output_dir(args.out, "--out")
     start = time.perf_counter()
     manifest = shapes.build_dataset(args.out, args.classes, args.per_class, args.seed, args.points, args.split)
     seconds = time.perf_counter() - start
@@ -105,7 +110,10 @@ def run_info(args: argparse.Namespace) -> int:
 
     from gen3d.data.stats import dataset_stats, stats_table
     from gen3d.utils import atomic_write_text
+    from gen3d.utils.fs import check_output_file
 
+    if args.json:
+        check_output_file(args.json, "--json")
     stats = dataset_stats(args.root, args.classes)
     Console().print(stats_table(stats))
     if args.json:
@@ -118,7 +126,9 @@ def run_multiview(args: argparse.Namespace) -> int:
     import json
 
     from gen3d.data.multiview import MANIFEST, render_multiview
+    from gen3d.utils.fs import check_output_dir
 
+    check_output_dir(args.out, "--out")
     out = render_multiview(
         args.out, args.classes, args.per_class, args.views, args.size, args.seed, first_index=args.first_index
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from gen3d.cli._options import count, seed
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``demo`` command."""
@@ -22,21 +24,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     parser.add_argument("--classes", default="all", help="comma-separated procedural classes, or 'all' (default)")
-    parser.add_argument("--per-class", type=int, default=20, help="shapes per class over all splits (default 20)")
+    parser.add_argument("--per-class", type=count(3), default=20, help="shapes per class over all splits (default 20)")
     parser.add_argument(
-        "--seed", type=int, default=None, help="seed of the data and of every stage (default: the presets', 0)"
+        "--seed", type=seed(), default=None, help="seed of the data and of every stage (default: the presets', 0)"
     )
-    parser.add_argument("--points", type=int, default=15000, help="points per shape (default 15000)")
+    parser.add_argument("--points", type=count(64, 10**6), default=15000, help="points per shape (default 15000)")
     parser.add_argument(
-        "--preview", type=int, default=2, help="shapes per class in the PNG grid and as PLY files (default 2)"
+        "--preview", type=count(0), default=2, help="shapes per class in the PNG grid and as PLY files (default 2)"
     )
-    parser.add_argument("--vae-steps", type=int, default=None, help="LION VAE steps (default: lion_demo.yaml's)")
+    parser.add_argument("--vae-steps", type=count(), default=None, help="LION VAE steps (default: lion_demo.yaml's)")
     parser.add_argument(
-        "--prior-steps", type=int, default=None, help="LION latent-prior steps (default: lion_demo.yaml's)"
+        "--prior-steps", type=count(), default=None, help="LION latent-prior steps (default: lion_demo.yaml's)"
     )
     parser.add_argument(
         "--graf-iterations",
-        type=int,
+        type=count(),
         default=None,
         help="3D-aware GAN iterations, two optimiser steps each (default 1300, gen3d/pipelines/graf_demo.py)",
     )
@@ -52,15 +54,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Reject counts below their minimum with a one-line :class:`~gen3d.errors.InputError`."""
+    """Reject, before anything is written, an output folder that cannot be written and a GPU that is not there."""
     from gen3d.errors import InputError
+    from gen3d.utils.fs import check_output_dir
 
-    if args.preview < 0:
-        raise InputError(f"--preview must be non-negative, got {args.preview}")
-    for flag in ("vae_steps", "prior_steps", "graf_iterations"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise InputError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    check_output_dir(args.out, "--out")
     if args.lion_accelerator == "gpu" and not args.skip_lion:
         import torch
 

@@ -17,6 +17,7 @@ import json
 import time
 from typing import Any
 
+from gen3d.cli._options import count, device, positive, seed
 from gen3d.cli.main import add_command_group
 
 
@@ -36,6 +37,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_elbo(sub)
 
 
+def _check_json(path: str | None, option: str = "--json") -> None:
+    """Refuse, before any work, a JSON destination that cannot be written."""
+    from gen3d.utils.fs import check_output_file
+
+    if path is not None:
+        check_output_file(path, option)
+
+
 def _add_graf(sub: argparse._SubParsersAction) -> None:
     from gen3d.pipelines.graf_eval import GRAF_N_FAKE, GRAF_N_REAL
     from gen3d.pipelines.graf_geometry import DEFAULT_LEVEL, DEFAULT_POINTS, DEFAULT_RESOLUTION
@@ -51,38 +60,42 @@ def _add_graf(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ckpt", required=True, help="GRAF Lightning checkpoint")
     p.add_argument("--real", required=True, help="folder of the training images (the FID reference)")
     p.add_argument("--kind", default="folder", help="layout of --real: folder, shapes, carla, celeba, cats")
-    p.add_argument("--n", type=int, default=GRAF_N_FAKE, help=f"generated images (default {GRAF_N_FAKE}, GRAF's)")
+    p.add_argument("--n", type=count(2), default=GRAF_N_FAKE, help=f"generated images (default {GRAF_N_FAKE}, GRAF's)")
     p.add_argument(
-        "--n-real", type=int, default=GRAF_N_REAL, help=f"at most this many real images (default {GRAF_N_REAL})"
+        "--n-real", type=count(2), default=GRAF_N_REAL, help=f"at most this many real images (default {GRAF_N_REAL})"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed(), default=0)
     p.add_argument("--fast", action="store_true", help="render through occupancy grids")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     g = p.add_argument_group("3D metrics (--geometry; the data must be procedural renders, gen3d data multiview)")
     g.add_argument("--geometry", action="store_true", help="also score the surfaces with 1-NNA, COV, MMD (CD), JSD")
     g.add_argument("--classes", default="chair,car,mug", help="procedural classes of the data (default chair,car,mug)")
     g.add_argument(
-        "--per-class", type=int, default=16, help="reference shapes per class: training shapes 0..K-1 (default 16)"
+        "--per-class", type=count(), default=16, help="reference shapes per class: training shapes 0..K-1 (default 16)"
     )
     g.add_argument(
         "--heldout-first",
-        type=int,
+        type=count(0),
         default=None,
         help="index of the first held-out shape of each class, the oracle (default --per-class; give the number "
         "of training shapes per class)",
     )
     g.add_argument(
-        "--heldout-per-class", type=int, default=None, help="held-out shapes per class (default --per-class)"
+        "--heldout-per-class", type=count(), default=None, help="held-out shapes per class (default --per-class)"
     )
-    g.add_argument("--data-seed", type=int, default=0, help="seed the data was rendered with (default 0)")
-    g.add_argument("--points", type=int, default=DEFAULT_POINTS, help=f"points per cloud (default {DEFAULT_POINTS})")
+    g.add_argument("--data-seed", type=seed(), default=0, help="seed the data was rendered with (default 0)")
+    g.add_argument(
+        "--points", type=count(), default=DEFAULT_POINTS, help=f"points per cloud (default {DEFAULT_POINTS})"
+    )
     g.add_argument(
         "--resolution",
-        type=int,
+        type=count(2, 1024),
         default=DEFAULT_RESOLUTION,
         help=f"density grid points per axis for marching cubes (default {DEFAULT_RESOLUTION})",
     )
-    g.add_argument("--level", type=float, default=DEFAULT_LEVEL, help=f"density iso-level (default {DEFAULT_LEVEL:g})")
+    g.add_argument(
+        "--level", type=positive(), default=DEFAULT_LEVEL, help=f"density iso-level (default {DEFAULT_LEVEL:g})"
+    )
     g.add_argument(
         "--surface",
         choices=("outer", "all"),
@@ -102,20 +115,11 @@ def _geometry_protocol(args: argparse.Namespace) -> Any:
 
     if not args.geometry:
         return None
-    counts = [("--per-class", args.per_class), ("--points", args.points)]
-    counts += [(flag, v) for flag, v in (("--heldout-per-class", args.heldout_per_class),) if v is not None]
-    for flag, value in counts:
-        if value < 1:
-            raise InputError(f"{flag} must be at least 1, got {value}")
-    if args.resolution < 2:
-        raise InputError(f"--resolution must be at least 2, got {args.resolution}")
     if args.heldout_first is not None and args.heldout_first < args.per_class:
         raise InputError(
             f"--heldout-first ({args.heldout_first}) must not be below --per-class ({args.per_class}): the held-out "
             "shapes come after the reference (training) shapes"
         )
-    if not args.level > 0 or args.data_seed < 0:
-        raise InputError(f"--level must be positive and --data-seed non-negative, got {args.level}, {args.data_seed}")
     return GeometryProtocol(
         args.classes,
         args.per_class,
@@ -132,13 +136,11 @@ def _geometry_protocol(args: argparse.Namespace) -> Any:
 
 def _run_graf(args: argparse.Namespace) -> int:
     """``gen3d evaluate graf``: print FID / KID (and the 3D metrics' table) and optionally write them as JSON."""
-    from gen3d.errors import InputError
     from gen3d.pipelines.graf_eval import evaluate_graf
     from gen3d.utils import atomic_write_text
 
     start = time.perf_counter()
-    if args.n < 2:
-        raise InputError(f"--n must be at least 2, got {args.n}")
+    _check_json(args.json)
     geometry = _geometry_protocol(args)  # checked before anything is loaded
     res = evaluate_graf(
         args.ckpt, args.real, args.n, args.kind, args.n_real, seed=args.seed, fast=args.fast, geometry=geometry
@@ -181,10 +183,10 @@ def _add_elbo(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--ckpt", required=True, help="LION checkpoint (either stage; the VAE is used)")
     p.add_argument("--data", required=True, help="clouds: .npz (key points), .npy (N,P,3) or a folder")
-    p.add_argument("--points", type=int, default=None, help="points per cloud (default: the model's)")
-    p.add_argument("--samples", type=int, default=1, help="posterior samples per cloud (default 1)")
-    p.add_argument("--batch-size", type=int, default=16, help="clouds per batch (default 16)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--points", type=count(), default=None, help="points per cloud (default: the model's)")
+    p.add_argument("--samples", type=count(), default=1, help="posterior samples per cloud (default 1)")
+    p.add_argument("--batch-size", type=count(), default=16, help="clouds per batch (default 16)")
+    p.add_argument("--seed", type=seed(), default=0, help="random seed (default 0)")
     p.add_argument("--json", dest="out", default=None, help="also write the result to this JSON file")
     p.set_defaults(func=_run_elbo)
 
@@ -192,6 +194,7 @@ def _add_elbo(sub: argparse._SubParsersAction) -> None:
 def _run_elbo(args: argparse.Namespace) -> int:
     from gen3d.pipelines.lion_eval import evaluate_elbo
 
+    _check_json(args.out)
     evaluate_elbo(args.ckpt, args.data, args.points, args.samples, args.batch_size, args.seed, args.out)
     return 0
 
@@ -226,8 +229,8 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
         "[-0.5, 0.5], the ShapeNet-vol protocol)",
     )
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
-    p.add_argument("--max", type=int, default=None, help="use only the first MAX clouds of each set")
-    p.add_argument("--batch-size", type=int, default=None, help="pairs per batch of the distance matrices")
+    p.add_argument("--max", type=count(), default=None, help="use only the first MAX clouds of each set")
+    p.add_argument("--batch-size", type=count(), default=None, help="pairs per batch of the distance matrices")
     p.add_argument("--impl", choices=("auto", "native", "torch"), default="auto", help="distance kernels")
     p.set_defaults(func=run_points)
 
@@ -250,11 +253,10 @@ def run_points(args: argparse.Namespace) -> int:
     from gen3d.metrics import format_point_cloud_metrics, point_cloud_metrics
 
     start = time.perf_counter()
+    _check_json(args.json)
     samples = load_point_set(args.samples)  # (S, P, 3)
     refs = load_point_set(args.refs)  # (R, P, 3)
     if args.max is not None:
-        if args.max < 1:
-            raise InputError(f"--max must be at least 1, got {args.max}")
         samples, refs = samples[: args.max], refs[: args.max]
     for name, arr, path in (("samples", samples, args.samples), ("refs", refs, args.refs)):
         if len(arr) == 0:
@@ -287,31 +289,30 @@ def _add_images(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--real", required=True, help="folder of real images")
     p.add_argument("--weights", default=None, help="Inception-v3 TorchScript file (see docs/metrics.md)")
     p.add_argument("--json", default=None, help="also write FID, KID and KID_std to this JSON file")
-    p.add_argument("--kid-subsets", type=int, default=100, help="KID subsets (default 100)")
-    p.add_argument("--kid-subset-size", type=int, default=1000, help="KID subset size (default 1000, clamped)")
-    p.add_argument("--batch-size", type=int, default=50, help="images per forward pass (default 50)")
+    p.add_argument("--kid-subsets", type=count(), default=100, help="KID subsets (default 100)")
+    p.add_argument("--kid-subset-size", type=count(2), default=1000, help="KID subset size (default 1000, clamped)")
+    p.add_argument("--batch-size", type=count(), default=50, help="images per forward pass (default 50)")
     p.add_argument("--real-cache", default=None, help="cache the real set's statistics in this .npz file")
-    p.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the KID subsets")
+    p.add_argument("--device", type=device, default=None, help="torch device (default: cuda if available, else cpu)")
+    p.add_argument("--seed", type=seed(), default=0, help="seed of the KID subsets")
     p.set_defaults(func=run_images)
 
 
 def run_images(args: argparse.Namespace) -> int:
     """``gen3d evaluate images``: print FID and KID, optionally write JSON."""
     from gen3d.data.images import list_image_files
-    from gen3d.errors import InputError
     from gen3d.metrics.fid import fid_kid
     from gen3d.utils import check_exists
 
     start = time.perf_counter()
+    _check_json(args.json)
+    _check_json(args.real_cache, "--real-cache")
     n_fake, n_real = (
         len(list_image_files(args.fake)),
         len(list_image_files(args.real)),
     )  # InputError if missing or empty
     if args.weights is not None:
         check_exists(args.weights, "file")
-    if args.kid_subsets < 1 or args.kid_subset_size < 2:
-        raise InputError("--kid-subsets must be >= 1 and --kid-subset-size >= 2")
     results = fid_kid(
         args.fake,
         args.real,

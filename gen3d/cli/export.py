@@ -15,6 +15,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gen3d.cli._options import count, device, integer, positive, real, seed
 from gen3d.cli.main import add_command_group
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
@@ -35,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = sub.add_parser("points", help="convert point clouds between .ply, .npz and .npy")
     p.add_argument("src", help="point-cloud file (.ply/.npz/.npy) or folder of them")
     p.add_argument("dst", help="output file; its suffix picks the format (a set to .ply gives dst_000.ply, ...)")
-    p.add_argument("--index", type=int, default=None, help="export only cloud INDEX of a set")
+    p.add_argument("--index", type=integer(), default=None, help="export only cloud INDEX of a set")
     p.add_argument("--ascii", action="store_true", help="write ASCII instead of binary PLY")
     p.set_defaults(func=run_points)
 
@@ -49,47 +50,56 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src", help="point-cloud file (.ply/.npz/.npy) or a radiance-field checkpoint (.ckpt/.pt)")
     p.add_argument("dst", help="output mesh (.obj/.ply/.glb/.stl); a set of clouds gives dst_000.obj, ...")
     p.add_argument("--method", choices=("poisson", "ball_pivot"), default="poisson", help="point-cloud mesher")
-    p.add_argument("--depth", type=int, default=8, help="Poisson octree depth (default 8)")
-    p.add_argument("--trim", type=float, default=0.02, help="Poisson: drop vertices below this density quantile")
-    p.add_argument("--radii", type=float, nargs="+", default=None, help="ball-pivoting radii (default: from spacing)")
-    p.add_argument("--knn", type=int, default=30, help="neighbours for normal estimation (default 30)")
-    p.add_argument("--index", type=int, default=None, help="mesh only cloud INDEX of a set")
-    p.add_argument("--resolution", type=int, default=128, help="field: marching-cubes grid points per axis")
-    p.add_argument("--threshold", type=float, default=10.0, help="field: density iso level (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="field: latent seed of the generated scene")
-    p.add_argument("--aabb", type=float, nargs=6, default=None, help="field: box xmin ymin zmin xmax ymax zmax")
-    p.add_argument("--chunk", type=int, default=65536, help="field: positions per network call")
-    p.add_argument("--device", default="cpu", help="field: torch device (default cpu)")
+    p.add_argument("--depth", type=integer(1, 12), default=8, help="Poisson octree depth, 1-12 (default 8)")
+    p.add_argument(
+        "--trim",
+        type=real(0, 1, high_open=True),
+        default=0.02,
+        help="Poisson: drop vertices below this density quantile",
+    )
+    p.add_argument(
+        "--radii", type=positive(), nargs="+", default=None, help="ball-pivoting radii (default: from spacing)"
+    )
+    p.add_argument("--knn", type=count(3, 1000), default=30, help="neighbours for normal estimation (default 30)")
+    p.add_argument("--index", type=integer(), default=None, help="mesh only cloud INDEX of a set")
+    p.add_argument("--resolution", type=count(2, 1024), default=128, help="field: marching-cubes grid points per axis")
+    p.add_argument("--threshold", type=real(), default=10.0, help="field: density iso level (default 10)")
+    p.add_argument("--seed", type=seed(), default=0, help="field: latent seed of the generated scene")
+    p.add_argument("--aabb", type=real(), nargs=6, default=None, help="field: box xmin ymin zmin xmax ymax zmax")
+    p.add_argument("--chunk", type=count(), default=65536, help="field: positions per network call")
+    p.add_argument("--device", type=device, default="cpu", help="field: torch device (default cpu)")
     p.set_defaults(func=run_mesh)
 
     p = sub.add_parser("turntable", help="GIF/MP4 of a camera orbiting a point cloud, mesh or field checkpoint")
     p.add_argument("src", help="point-cloud file, mesh file (.obj/.glb/.stl/.off/.ply) or field checkpoint")
     p.add_argument("dst", help="output .gif (or .mp4, which needs the imageio-ffmpeg package)")
-    p.add_argument("--frames", type=int, default=36, help="frames per revolution (default 36)")
-    p.add_argument("--size", type=int, default=256, help="image side in pixels (default 256)")
-    p.add_argument("--fps", type=float, default=12.0, help="frames per second (default 12)")
-    p.add_argument("--elevation", type=float, default=20.0, help="camera elevation in degrees (default 20)")
-    p.add_argument("--index", type=int, default=0, help="which cloud of a set (default 0)")
-    p.add_argument("--seed", type=int, default=0, help="field: latent seed of the generated scene")
+    p.add_argument("--frames", type=count(1, 3600), default=36, help="frames per revolution (default 36)")
+    p.add_argument("--size", type=count(8, 4096), default=256, help="image side in pixels (default 256)")
+    p.add_argument("--fps", type=real(0, 100, low_open=True), default=12.0, help="frames per second (default 12)")
+    p.add_argument("--elevation", type=real(-90, 90), default=20.0, help="camera elevation in degrees (default 20)")
+    p.add_argument("--index", type=integer(), default=0, help="which cloud of a set (default 0)")
+    p.add_argument("--seed", type=seed(), default=0, help="field: latent seed of the generated scene")
     p.set_defaults(func=run_turntable)
 
     p = sub.add_parser("grid", help="PNG grid of point clouds")
     p.add_argument("src", help="set of clouds (.npz/.npy file or folder) or one cloud")
     p.add_argument("dst", help="output .png")
-    p.add_argument("--size", type=int, default=128, help="cell side in pixels (default 128)")
-    p.add_argument("--ncols", type=int, default=None, help="cells per row (default: square-ish)")
-    p.add_argument("--max", type=int, default=64, help="render at most this many clouds (default 64)")
+    p.add_argument("--size", type=count(8, 4096), default=128, help="cell side in pixels (default 128)")
+    p.add_argument("--ncols", type=count(), default=None, help="cells per row (default: square-ish)")
+    p.add_argument("--max", type=count(), default=64, help="render at most this many clouds (default 64)")
     p.add_argument("--labels", action="store_true", help="caption each cell with its index")
     p.set_defaults(func=run_grid)
 
 
 def _check_suffix(path: str, allowed: tuple[str, ...], what: str) -> Path:
+    """The output ``path`` (the DST argument), checked for its format and that it can be written."""
     from gen3d.errors import InputError
+    from gen3d.utils.fs import check_output_file
 
     p = Path(path)
     if p.suffix.lower() not in allowed:
         raise InputError(f"unsupported {what} format {p.suffix!r}; expected one of {', '.join(allowed)}", p)
-    return p
+    return check_output_file(p, "DST")
 
 
 def run_points(args: argparse.Namespace) -> int:
@@ -127,6 +137,10 @@ def run_mesh(args: argparse.Namespace) -> int:
 
     dst = _check_suffix(args.dst, MESH_SUFFIXES, "mesh")
     src = check_exists(args.src, "file or folder")
+    if args.aabb is not None and not all(lo < hi for lo, hi in zip(args.aabb[:3], args.aabb[3:], strict=True)):
+        from gen3d.errors import InputError
+
+        raise InputError(f"--aabb: expected xmin ymin zmin xmax ymax zmax with each min < max, got {args.aabb}")
     if src.suffix.lower() in CHECKPOINT_SUFFIXES:
         field = _load_field(src)
         aabb = args.aabb if args.aabb is not None else field.aabb
@@ -207,13 +221,10 @@ def _ply_is_mesh(path: Path) -> bool:
 
 
 def run_grid(args: argparse.Namespace) -> int:
-    from gen3d.errors import InputError
     from gen3d.export.grid import render_point_grid
     from gen3d.export.points import read_clouds
 
     dst = _check_suffix(args.dst, (".png",), "image")
-    if args.max < 1:
-        raise InputError(f"--max must be at least 1, got {args.max}")
     clouds = read_clouds(args.src)
     clouds = clouds[None] if clouds.ndim == 2 else clouds[: args.max]  # (N, P, 3)
     labels = [str(i) for i in range(len(clouds))] if args.labels else None

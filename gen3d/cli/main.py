@@ -20,6 +20,7 @@ import sys
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from gen3d import __version__
+from gen3d.cli._options import OneLineParser
 from gen3d.errors import Gen3DError
 
 # Preferred order in --help; modules not listed follow alphabetically.
@@ -55,7 +56,7 @@ def add_command_group(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="gen3d",
         description="gen3d: train, sample, evaluate, export and view 3D generative models.",
     )
@@ -70,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, --version, or a bad option (already reported on one line)
+        return exc.code if isinstance(exc.code, int) else 2
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help()

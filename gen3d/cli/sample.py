@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 
+from gen3d.cli._options import count, device, fraction, positive, seed
+
 SAMPLERS = ("ddpm", "ddim", "dpm", "dpm-sde")  # gen3d.diffusion.SAMPLERS (not imported: --help stays fast)
 
 
@@ -26,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "checkpoint (gen3d train graf). The kind is read from the checkpoint.",
     )
     parser.add_argument("--ckpt", required=True, help="checkpoint (.ckpt) of the prior stage")
-    parser.add_argument("--n", type=int, default=16, help="number of shapes (default 16)")
+    parser.add_argument("--n", type=count(), default=16, help="number of shapes (default 16)")
     parser.add_argument(
         "--sampler",
         choices=SAMPLERS,
@@ -36,23 +38,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--steps",
-        type=int,
+        type=count(1, 100000),
         default=None,
         help="sampling steps (default: 1000 for ddpm, 50 otherwise; on the demo model ddpm 300 scored as well)",
     )
-    parser.add_argument("--eta", type=float, default=0.0, help="DDIM stochasticity (default 0: deterministic)")
+    parser.add_argument("--eta", type=fraction(), default=0.0, help="DDIM stochasticity (default 0: deterministic)")
     parser.add_argument(
         "--code-temperature",
-        type=float,
+        type=positive(),
         default=1.0,
         help="LION: factor on the sampled shape codes (default 1, LION's; the demo uses 1.3, see docs/lion.md)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--points", type=int, default=None, help="points per shape (default: the model's)")
-    parser.add_argument("--batch-size", type=int, default=32, help="shapes generated at once (default 32)")
+    parser.add_argument("--seed", type=seed(), default=0, help="random seed (default 0)")
+    parser.add_argument("--points", type=count(1, 10**7), default=None, help="points per shape (default: the model's)")
+    parser.add_argument("--batch-size", type=count(), default=32, help="shapes generated at once (default 32)")
     parser.add_argument("--no-ema", action="store_true", help="use the raw weights instead of their EMA")
     parser.add_argument(
         "--device",
+        type=device,
         default=None,
         help="torch device to sample on (default: cuda if available, else cpu); the noise is drawn on the CPU, "
         "so a seed gives the same shapes on any device up to floating-point rounding",
@@ -62,12 +65,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     graf = parser.add_argument_group(
         "GRAF checkpoints (--sampler, --steps, --eta, --code-temperature, --points are not used)"
     )
-    graf.add_argument("--size", type=int, default=None, help="image side (default: the training size)")
-    graf.add_argument("--u", type=float, default=None, help="camera azimuth as a fraction of a turn")
-    graf.add_argument("--v", type=float, default=None, help="camera polar v = (1 - cos(polar)) / 2")
+    graf.add_argument("--size", type=count(8, 4096), default=None, help="image side (default: the training size)")
+    graf.add_argument("--u", type=fraction(), default=None, help="camera azimuth as a fraction of a turn")
+    graf.add_argument("--v", type=fraction(), default=None, help="camera polar v = (1 - cos(polar)) / 2")
     graf.add_argument("--no-gif", action="store_true", help="skip the turntable GIF")
     graf.add_argument("--no-mesh", action="store_true", help="skip the mesh")
-    graf.add_argument("--frames", type=int, default=40, help="turntable frames (default 40)")
+    graf.add_argument("--frames", type=count(1, 3600), default=40, help="turntable frames (default 40)")
     parser.set_defaults(func=run)
 
 
@@ -75,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     """Sample and write the outputs (the checkpoint's kind picks the pipeline)."""
     from gen3d.inference.checkpoint import is_graf_checkpoint, read_checkpoint
     from gen3d.pipelines import sample
+    from gen3d.utils.fs import check_output_dir
 
+    check_output_dir(args.out, "--out")
     if is_graf_checkpoint(read_checkpoint(args.ckpt)):
         res = sample.sample_graf_to_files(
             args.ckpt, args.out, args.n, args.size, args.seed, args.u, args.v, not args.no_gif, not args.no_mesh,

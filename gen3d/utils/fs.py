@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
 from collections.abc import Iterator
@@ -10,6 +11,75 @@ from pathlib import Path
 from typing import Any
 
 from gen3d.errors import InputError
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists."""
+    current = path
+    while not current.exists() and current.parent != current:
+        current = current.parent
+    return current
+
+
+def _check_creatable(folder: Path, path: str | os.PathLike, option: str | None) -> None:
+    """Raise :class:`InputError` (naming ``path``) unless ``folder`` exists or can be created, writable."""
+    base = _nearest_existing(folder)
+    where = f" (given as {option})" if option else ""
+    if not base.is_dir():
+        raise InputError(f"{base} is a file, not a folder{where}", path)
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise InputError(f"folder {base} is not writable{where}", path)
+
+
+def check_output_file(path: str | os.PathLike, option: str | None = None) -> Path:
+    """Check, before any work, that a file can be written at ``path``; nothing is created.
+
+    Args:
+        path: the output file.
+        option: the command-line option that named it (e.g. ``"--json"``), for the message.
+
+    Returns:
+        ``path`` as a :class:`Path`.
+
+    Raises:
+        InputError: ``path`` is empty or a folder, a parent is a file, or the folder that would hold it is not
+            writable.
+    """
+    where = f" (given as {option})" if option else ""
+    if not os.fspath(path):
+        raise InputError(f"empty output file name{where}")
+    p = Path(os.path.abspath(path))
+    if p.is_dir():
+        raise InputError(f"is a folder, expected a file{where}", path)
+    _check_creatable(p.parent, path, option)
+    return Path(path)
+
+
+def check_output_dir(path: str | os.PathLike, option: str | None = None) -> Path:
+    """Check, before any work, that ``path`` is (or can be created as) a writable folder; nothing is created.
+
+    Args:
+        path: the output folder.
+        option: the command-line option that named it (e.g. ``"--out"``), for the message.
+
+    Returns:
+        ``path`` as a :class:`Path`.
+
+    Raises:
+        InputError: ``path`` is empty or an existing file, a parent is a file, or it is not writable.
+    """
+    where = f" (given as {option})" if option else ""
+    if not os.fspath(path):
+        raise InputError(f"empty output folder name{where}")
+    p = Path(os.path.abspath(path))
+    if p.exists() and not p.is_dir():
+        raise InputError(f"is a file, expected a folder{where}", path)
+    if p.is_dir():
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise InputError(f"folder is not writable{where}", path)
+    else:
+        _check_creatable(p, path, option)
+    return Path(path)
 
 
 @contextlib.contextmanager
@@ -24,23 +94,42 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         suffix: suffix of the temporary file (defaults to ``path``'s, since some writers pick the
             format from it).
 
+    Raises:
+        InputError: ``path`` is a folder, or its folder cannot be created or written.
+
     Example:
         >>> with atomic_path("out/cloud.ply") as tmp:
         ...     o3d.io.write_point_cloud(str(tmp), pcd)
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
-    )
+    check_output_file(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=suffix if suffix is not None else path.suffix, dir=path.parent
+        )
+    except OSError as exc:
+        raise InputError(f"cannot write here ({exc.strerror or exc})", path) from exc
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_umask())
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        os.replace(tmp_path, path)
+        try:
+            os.replace(tmp_path, path)
+        except OSError as exc:
+            raise InputError(f"cannot write here ({exc.strerror or exc})", path) from exc
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@functools.cache
+def _umask() -> int:
+    """The process's file-creation mask (read once; reading it means setting it back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:

@@ -95,7 +95,50 @@ def _read_ply(path: Path) -> np.ndarray:
     return np.stack([np.asarray(data["x"]), np.asarray(data["y"]), np.asarray(data["z"])], axis=-1)  # (P, 3)
 
 
+NPY_MAGIC = b"\x93NUMPY"
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+def _npy_header(fp: Any, size: int, path: Path, what: str) -> None:
+    """Read and check an ``.npy`` header from ``fp``: the data it announces must fit in the ``size`` bytes.
+
+    A header is refused before anything is allocated when it announces more data than the file holds (a
+    truncated or forged file would otherwise make numpy allocate whatever the header claims).
+    """
+    from numpy.lib import format as npy_format
+
+    try:
+        version = npy_format.read_magic(fp)
+        readers = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+        if version not in readers:
+            raise InputError(f"unsupported .npy format version {version[0]}.{version[1]} {what}", path)
+        shape, _, dtype = readers[version](fp)
+    except InputError:
+        raise
+    except (ValueError, OSError, EOFError) as exc:
+        raise InputError(f"not a readable .npy array {what}({exc})", path) from exc
+    if dtype.hasobject:
+        raise InputError(f"holds Python objects {what}; expected a numeric array", path)
+    needed = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    available = size - fp.tell()
+    if needed > available:
+        raise InputError(
+            f"not a readable .npy array: the header {what}announces shape {tuple(shape)} ({needed} bytes) but only "
+            f"{available} bytes follow (truncated or forged)",
+            path,
+        )
+
+
+def _magic(path: Path) -> bytes:
+    with open(path, "rb") as f:
+        return f.read(6)
+
+
 def _read_npy(path: Path) -> np.ndarray:
+    if _magic(path)[:4] == ZIP_MAGIC:
+        raise InputError("expected a .npy array, found an .npz archive (rename it to .npz)", path)
+    with open(path, "rb") as f:
+        _npy_header(f, path.stat().st_size, path, "")
     try:
         return np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -103,12 +146,17 @@ def _read_npy(path: Path) -> np.ndarray:
 
 
 def _read_npz(path: Path) -> np.ndarray:
+    if _magic(path) == NPY_MAGIC:
+        raise InputError("expected an .npz archive, found a bare .npy array (rename it to .npy)", path)
     try:
+        with zipfile.ZipFile(path) as zf:
+            names = [n[: -len(".npy")] for n in zf.namelist() if n.endswith(".npy")]
+            if "points" not in names:
+                raise InputError(f"expected an array named 'points' in the archive, found {sorted(names)}", path)
+            info = zf.getinfo("points.npy")
+            with zf.open(info) as member:
+                _npy_header(member, info.file_size, path, "of 'points' ")
         with np.load(path, allow_pickle=False) as data:
-            if not isinstance(data, np.lib.npyio.NpzFile):
-                raise InputError("expected an .npz archive, found a bare .npy array", path)
-            if "points" not in data.files:
-                raise InputError(f"expected an array named 'points' in the archive, found {sorted(data.files)}", path)
             return data["points"]
     except InputError:
         raise

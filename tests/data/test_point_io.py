@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
+
 import numpy as np
 import pytest
 
@@ -85,12 +88,42 @@ def _bad_files(tmp_path):
         "truncated ply": (_write(tmp_path / "trunc.ply", ply[:-10]), "not a readable PLY"),
         "corrupt npz": (_write(tmp_path / "bad.npz", b"PK\x03\x04garbage"), "not a readable .npz"),
         "unsupported": (_write(tmp_path / "c.xyz", b"1 2 3\n"), "unsupported point-cloud format"),
+        "forged npy": (_write(tmp_path / "forged.npy", _header((2**40, 3)) + b"\0" * 64), r"announces shape"),
+        "forged npz": (
+            _forged_npz(tmp_path / "forged.npz"),
+            r"header of 'points' announces shape \(1099511627776, 3\)",
+        ),
+        "npy named npz": (_write(tmp_path / "a.npz", good), "found a bare .npy array"),
+        "npz named npy": (_renamed_npz(tmp_path / "b.npy"), "found an .npz archive"),
     }
 
 
+def _header(shape) -> bytes:
+    """An .npy header announcing ``shape`` float32 (the data itself is not written)."""
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    return buf.getvalue()
+
+
+def _forged_npz(path):
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("points.npy", _header((2**40, 3)) + b"\0" * 64)
+    return path
+
+
+def _renamed_npz(path):
+    np.savez(path.with_suffix(".npz"), points=np.ones((2, 20, 3), np.float32))
+    path.with_suffix(".npz").rename(path)
+    return path
+
+
 @pytest.mark.parametrize(
-    "case", ["missing", "empty npy", "truncated npy", "empty ply", "truncated ply", "corrupt npz", "unsupported"]
-)
+    "case",
+    [
+        "missing", "empty npy", "truncated npy", "empty ply", "truncated ply", "corrupt npz", "unsupported",
+        "forged npy", "forged npz", "npy named npz", "npz named npy",
+    ],
+)  # fmt: skip
 def test_bad_files_raise_input_error_naming_the_file(tmp_path, case):
     path, match = _bad_files(tmp_path)[case]
     with pytest.raises(InputError, match=match) as info:

@@ -19,6 +19,7 @@ import argparse
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
@@ -107,19 +108,52 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def stage_config(config: Path, stage: str | None, dest: Path) -> Path:
-    """Write the preset with the overrides of ``stage`` applied (and ``stages`` removed) to ``dest``."""
+def read_preset(config: Path, stage_names: tuple[str, ...]) -> dict[str, Any]:
+    """The preset as a mapping, its ``stages`` section checked: a mapping from the model's stages to mappings.
+
+    Raises:
+        InputError: not readable YAML, not a mapping, or a ``stages`` section that names an unknown stage or
+            holds something other than per-stage mappings.
+    """
     import yaml
 
     from gen3d.errors import InputError
-    from gen3d.utils import atomic_write_text
 
     try:
         data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"not a valid YAML file ({exc})", config) from exc
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"not a valid YAML file ({first})", config) from exc
     if not isinstance(data, dict):
         raise InputError("expected a YAML mapping with trainer/model/data sections", config)
+    stages = data.get("stages")
+    if stages is None:
+        return data
+    if not stage_names:
+        raise InputError("'stages' is only for models trained in stages; this model has one stage", config)
+    if not isinstance(stages, dict):
+        raise InputError(
+            f"'stages' must map stage names ({', '.join(stage_names)}) to overrides, got a {type(stages).__name__}",
+            config,
+        )
+    for name, overrides in stages.items():
+        if name not in stage_names:
+            raise InputError(f"'stages' names an unknown stage {name!r}; expected {', '.join(stage_names)}", config)
+        if not isinstance(overrides, dict):
+            raise InputError(
+                f"'stages.{name}' must be a mapping of overrides (trainer/model/data), got {type(overrides).__name__}",
+                config,
+            )
+    return data
+
+
+def stage_config(preset: dict[str, Any], stage: str | None, dest: Path) -> Path:
+    """Write the preset with the overrides of ``stage`` applied (and ``stages`` removed) to ``dest``."""
+    import yaml
+
+    from gen3d.utils import atomic_write_text
+
+    data = dict(preset)
     stages = data.pop("stages", None) or {}
     if stage is not None and stage in stages:
         data = _merge(data, stages[stage])
@@ -138,8 +172,10 @@ def _has_flag(args: list[str], flag: str) -> bool:
     return any(a == flag or a.startswith(flag + "=") for a in args)
 
 
-def run_stage(entry: ModelEntry, config: Path, root: Path, stage: str | None, extra: list[str]) -> Path:
-    """Run ``LightningCLI`` fit for one stage; return the stage's ``last.ckpt`` path."""
+def _lightning_cli(
+    entry: ModelEntry, cfg: Path, stage: str | None, extra: list[str], cli_class: type | None = None, **kwargs: Any
+) -> Any:
+    """Build ``LightningCLI`` (or ``cli_class``) for ``fit`` with the preset file ``cfg`` and the user's arguments."""
     import warnings
 
     from lightning.pytorch.cli import LightningCLI
@@ -147,8 +183,77 @@ def run_stage(entry: ModelEntry, config: Path, root: Path, stage: str | None, ex
     # LightningCLI warns when given args while sys.argv has its own; here that is by design (DDP workers
     # re-run sys.argv, which must stay the user's command line)
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    argv = ["fit", "--config", str(cfg)]
+    if stage is not None:
+        argv += [f"--model.stage={stage}"]
+    argv += extra
+    return (cli_class or LightningCLI)(
+        _import(entry.module), _import(entry.datamodule), args=argv, save_config_kwargs={"overwrite": True}, **kwargs
+    )
+
+
+class _Parsed(Exception):
+    """Raised by the config check once LightningCLI has parsed (and type-checked) its arguments."""
+
+
+def check_stage(entry: ModelEntry, preset: dict[str, Any], stage: str | None, extra: list[str], config: Path) -> None:
+    """Parse one stage's configuration as ``LightningCLI`` will, without building or writing anything.
+
+    Unknown keys and values of the wrong type, in the preset or among the ``--trainer.*`` / ``--model.*`` /
+    ``--data.*`` options, are found here, before any run folder exists.
+
+    Args:
+        entry: the model.
+        preset: the preset (see :func:`read_preset`).
+        stage: the stage, or None for a model without stages.
+        extra: the user's LightningCLI arguments.
+        config: the preset's file, named in the error.
+
+    Raises:
+        InputError: one line naming the key and what was expected.
+    """
+    import tempfile
+
+    from lightning.pytorch.cli import LightningCLI
+
+    from gen3d.errors import InputError
+
+    class _ParseOnly(LightningCLI):
+        def parse_arguments(self, parser: Any, args: Any) -> None:
+            super().parse_arguments(parser, args)
+            raise _Parsed
+
+    with tempfile.TemporaryDirectory(prefix="gen3d-config-") as tmp:
+        cfg = stage_config(preset, stage, Path(tmp) / "preset.yaml")
+        try:
+            _lightning_cli(entry, cfg, stage, extra, _ParseOnly, parser_kwargs={"exit_on_error": False, "fit": _PARSER})
+        except _Parsed:
+            return
+        except argparse.ArgumentError as exc:
+            where = f"stage {stage}: " if stage else ""
+            raise InputError(f"{where}{_config_message(str(exc))}", config) from None
+
+
+_PARSER = {"default_env": False, "exit_on_error": False}
+
+
+def _config_message(text: str) -> str:
+    """One line from a jsonargparse error: the key and what was expected."""
+    import re
+
+    lines = [part.strip(" -") for part in text.splitlines() if part.strip(" -")]
+    line = " ".join(lines[:2]) if lines and lines[0].endswith(":") else (lines[0] if lines else text)
+    line = re.sub(r"<class '([\w.]+)'>", r"\1", line)
+    line = re.sub(r"Subcommand 'fit' does not accept option '([^']+)'", r"unknown key or option '\1'", line)
+    line = re.sub(r'Parser key "([^"]+)":\s*Expected a (.+?)\. Got value: (.*)', r"key '\1': expected \2, got \3", line)
+    line = re.sub(r'Parser key "([^"]+)":\s*', r"key '\1': ", line)
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def run_stage(entry: ModelEntry, preset: dict[str, Any], root: Path, stage: str | None, extra: list[str]) -> Path:
+    """Run ``LightningCLI`` fit for one stage; return the stage's ``last.ckpt`` path."""
     root.mkdir(parents=True, exist_ok=True)
-    cfg = stage_config(config, stage, root / "preset.yaml")
+    cfg = stage_config(preset, stage, root / "preset.yaml")
     ckpt_dir = root / "checkpoints"
     callbacks = [
         _import("lightning.pytorch.callbacks:ModelCheckpoint")(
@@ -173,19 +278,24 @@ def run_stage(entry: ModelEntry, config: Path, root: Path, stage: str | None, ex
             "init_args": {"save_dir": str(root), "name": "csv", "version": ""},
         },
     ]
-    argv = ["fit", "--config", str(cfg)]
-    if stage is not None:
-        argv += [f"--model.stage={stage}"]
-    argv += extra
-    LightningCLI(
-        _import(entry.module),
-        _import(entry.datamodule),
-        args=argv,
+    _lightning_cli(
+        entry,
+        cfg,
+        stage,
+        extra,
         trainer_defaults={"default_root_dir": str(root), "logger": loggers, "callbacks": callbacks},
-        save_config_kwargs={"overwrite": True},
         parser_kwargs={"fit": {"default_env": False}},
     )
     return ckpt_dir / "last.ckpt"
+
+
+def _print_only(entry: ModelEntry, preset: dict[str, Any], stage: str | None, extra: list[str]) -> None:
+    """``--help`` / ``--print_config``: let LightningCLI print, with the preset in a temporary folder."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="gen3d-config-") as tmp:
+        _lightning_cli(entry, stage_config(preset, stage, Path(tmp) / "preset.yaml"), stage, extra,
+                       parser_kwargs={"fit": {"default_env": False}})  # fmt: skip
 
 
 def _own_options(args: argparse.Namespace) -> list[str]:
@@ -205,14 +315,47 @@ def _own_options(args: argparse.Namespace) -> list[str]:
     return extra
 
 
-def run(args: argparse.Namespace) -> int:
-    """Train ``args.model`` stage by stage."""
+def _flag_value(args: list[str], flag: str) -> str | None:
+    """The value of ``flag`` in ``args`` (``--flag=V`` or ``--flag V``), or None."""
+    for i, a in enumerate(args):
+        if a.startswith(flag + "="):
+            return a[len(flag) + 1 :]
+        if a == flag and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def _check_name(name: str) -> str:
+    """``--name``: a run name, relative and without ``..``, so the run stays under ``--out``."""
     from gen3d.errors import InputError
+
+    p = Path(name)
+    if not name or p.is_absolute() or ".." in p.parts:
+        raise InputError(f"--name must be a relative run name without '..', got {name!r}")
+    return name
+
+
+def _check_resume(path: str | Path, model: str, stage: str | None, option: str) -> None:
+    """Refuse, before training, a checkpoint Lightning cannot resume this model from (one line naming it)."""
+    from gen3d.errors import InputError
+    from gen3d.inference.checkpoint import check_resumable
+
+    try:
+        check_resumable(path, model, stage)
+    except InputError as exc:
+        raise InputError(f"{exc} (given as {option})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train ``args.model`` stage by stage (every stage's configuration is checked before the first one runs)."""
+    from gen3d.errors import InputError
+    from gen3d.utils.fs import check_output_dir
 
     extra = _own_options(args)
     entry = MODELS[args.model]
     config = resolve_config(args.config, entry)
-    name = args.name or config.stem
+    preset = read_preset(config, entry.stages)
+    name = _check_name(args.name or config.stem)
     if entry.stages:
         if args.stage == "all":
             stages: list[str | None] = list(entry.stages)
@@ -222,24 +365,37 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"--stage must be one of {', '.join(entry.stages)} or all, got {args.stage!r}")
     else:
         stages = [None]
+    if any(_has_flag(extra, f) for f in ("--help", "-h", "--print_config")):
+        _print_only(entry, preset, stages[0], extra)
+        return 0
     if len(stages) > 1 and _has_flag(extra, "--ckpt_path"):
         raise InputError("--ckpt_path resumes one stage: add --stage (or use --resume to continue every stage)")
-    previous: Path | None = None
+    check_output_dir(args.out, "--out")
+    ckpt_path = _flag_value(extra, "--ckpt_path")
+    if ckpt_path is not None:
+        _check_resume(ckpt_path, args.model, stages[0], "--ckpt_path")
+    plans = []
     for stage in stages:
         root = Path(args.out) / name / (stage or "")
         stage_extra = list(extra)
+        last = root / "checkpoints" / "last.ckpt"
+        if args.resume and last.is_file() and not _has_flag(stage_extra, "--ckpt_path"):
+            _check_resume(last, args.model, stage, "--resume")
+            stage_extra.append(f"--ckpt_path={last}")
         link = entry.stage_links.get(stage or "")
-        if link and not _has_flag(stage_extra, f"--model.{link}"):
+        linked = link is not None and not _has_flag(stage_extra, f"--model.{link}")
+        check_stage(entry, preset, stage, stage_extra, config)
+        plans.append((stage, root, stage_extra, link if linked else None))
+    previous: Path | None = None
+    for stage, root, stage_extra, link in plans:
+        if link is not None:
             source = (
                 previous
                 or Path(args.out) / name / entry.stages[entry.stages.index(stage) - 1] / "checkpoints" / "last.ckpt"
             )
             if not source.is_file():
                 raise InputError(f"stage {stage!r} needs the previous stage's checkpoint; train it first", source)
-            stage_extra.append(f"--model.{link}={source}")
-        last = root / "checkpoints" / "last.ckpt"
-        if args.resume and last.is_file() and not _has_flag(stage_extra, "--ckpt_path"):
-            stage_extra.append(f"--ckpt_path={last}")
-        previous = run_stage(entry, config, root, stage, stage_extra)
+            stage_extra = [*stage_extra, f"--model.{link}={source}"]
+        previous = run_stage(entry, preset, root, stage, stage_extra)
         print(f"gen3d train: stage {stage or args.model} done; checkpoint {previous}")
     return 0

@@ -65,6 +65,45 @@ def checkpoint_kind(ckpt: dict[str, Any]) -> tuple[str, str]:
     return model, info.get("stage", hp.get("stage", "pvd" if model == "pvd" else "vae"))
 
 
+RESUME_KEYS = {"epoch": int, "global_step": int, "state_dict": dict, "optimizer_states": list, "loops": dict}
+
+
+def check_resumable(path: str | os.PathLike, model: str, stage: str | None = None) -> dict[str, Any]:
+    """Check that Lightning can resume training ``model`` (``lion``, ``pvd`` or ``graf``) from a checkpoint.
+
+    Args:
+        path: the checkpoint file.
+        model: the model family being trained.
+        stage: for LION, the stage being trained (``vae`` or ``prior``); None accepts either.
+
+    Returns:
+        The checkpoint.
+
+    Raises:
+        InputError: one line naming the file: unreadable, not gen3d's, of another model or stage, or missing the
+            training state (optimizer, loops, step counters) that resuming needs.
+    """
+    from gen3d.errors import InputError
+
+    ckpt = read_checkpoint(path)
+    if model == "graf":
+        found = "graf" if is_graf_checkpoint(ckpt) else None
+    else:
+        found = checkpoint_kind(ckpt)[0] if is_lion_checkpoint(ckpt) or CKPT_KEY in ckpt else None
+    if found != model:
+        raise InputError(f"not a checkpoint of a gen3d {model} model" + (f" (found {found})" if found else ""), path)
+    if model == "lion" and stage is not None and checkpoint_kind(ckpt)[1] != stage:
+        raise InputError(
+            f"a checkpoint of LION's {checkpoint_kind(ckpt)[1]} stage cannot resume the {stage} stage", path
+        )
+    for key, kind in RESUME_KEYS.items():
+        if not isinstance(ckpt.get(key), kind):
+            raise InputError(
+                f"cannot resume training: the checkpoint has no {key} ({kind.__name__}), it holds weights only", path
+            )
+    return ckpt
+
+
 def prefixed(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The entries of ``state`` under ``prefix``, with the prefix removed."""
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

@@ -26,8 +26,9 @@ def test_stage_overrides_are_merged(tmp_path):
             }
         )
     )
-    vae = yaml.safe_load(train.stage_config(src, "vae", tmp_path / "vae.yaml").read_text())
-    prior = yaml.safe_load(train.stage_config(src, "prior", tmp_path / "prior.yaml").read_text())
+    preset = train.read_preset(src, ("vae", "prior"))
+    vae = yaml.safe_load(train.stage_config(preset, "vae", tmp_path / "vae.yaml").read_text())
+    prior = yaml.safe_load(train.stage_config(preset, "prior", tmp_path / "prior.yaml").read_text())
     assert "stages" not in vae and vae["trainer"]["max_steps"] == 10
     assert prior["trainer"] == {"max_steps": 99, "devices": 1}
     assert prior["model"] == {"lr": 0.1, "config": {"num_points": 64, "style_dim": 4}}

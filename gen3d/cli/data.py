@@ -86,7 +86,7 @@ def run_shapes(args: argparse.Namespace) -> int:
     if args.list:
         console.print("procedural classes: " + ", ".join(shapes.CLASSES))
         return 0
-    check_output_dir(args.out, "--out")
+    check_output_dir(args.out, "--out", replaced=True)
     start = time.perf_counter()
     manifest = shapes.build_dataset(args.out, args.classes, args.per_class, args.seed, args.points, args.split)
     seconds = time.perf_counter() - start
@@ -128,7 +128,7 @@ def run_multiview(args: argparse.Namespace) -> int:
     from gen3d.data.multiview import MANIFEST, render_multiview
     from gen3d.utils.fs import check_output_dir
 
-    check_output_dir(args.out, "--out")
+    check_output_dir(args.out, "--out", replaced=True)
     out = render_multiview(
         args.out, args.classes, args.per_class, args.views, args.size, args.seed, first_index=args.first_index
     )

@@ -20,6 +20,9 @@ from typing import Any
 from gen3d.cli._options import count, device, positive, seed
 from gen3d.cli.main import add_command_group
 
+# Image layouts of --real for GRAF: gen3d.data.multiview.GRAF_DATASETS (not imported: --help stays fast).
+GRAF_KINDS = ("folder", "shapes", "carla", "celeba", "celeba_pigan", "cats")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     sub = add_command_group(
@@ -59,7 +62,7 @@ def _add_graf(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--ckpt", required=True, help="GRAF Lightning checkpoint")
     p.add_argument("--real", required=True, help="folder of the training images (the FID reference)")
-    p.add_argument("--kind", default="folder", help="layout of --real: folder, shapes, carla, celeba, cats")
+    p.add_argument("--kind", choices=GRAF_KINDS, default="folder", help="layout of --real (default folder)")
     p.add_argument("--n", type=count(2), default=GRAF_N_FAKE, help=f"generated images (default {GRAF_N_FAKE}, GRAF's)")
     p.add_argument(
         "--n-real", type=count(2), default=GRAF_N_REAL, help=f"at most this many real images (default {GRAF_N_REAL})"
@@ -235,11 +238,11 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_points)
 
 
-def _normalise(samples: Any, refs: Any, mode: str) -> tuple[Any, Any]:
+def _normalise(samples: Any, refs: Any, mode: str, refs_path: str) -> tuple[Any, Any]:
     from gen3d.data.normalize import GlobalNorm, normalize_box
 
     if mode == "global":
-        stats = GlobalNorm.fit(refs)
+        stats = GlobalNorm.fit(refs, source=refs_path)
         return stats.apply(samples), stats.apply(refs)
     if mode == "box":
         return normalize_box(samples), normalize_box(refs)
@@ -261,7 +264,7 @@ def run_points(args: argparse.Namespace) -> int:
     for name, arr, path in (("samples", samples, args.samples), ("refs", refs, args.refs)):
         if len(arr) == 0:
             raise InputError(f"the {name} set is empty", path)
-    samples, refs = _normalise(samples, refs, args.norm)
+    samples, refs = _normalise(samples, refs, args.norm, args.refs)
     results = point_cloud_metrics(samples, refs, emd=args.emd, batch_size=args.batch_size, impl=args.impl)
     title = (
         f"{len(samples)} samples x {samples.shape[1]} points vs {len(refs)} refs x {refs.shape[1]} points "

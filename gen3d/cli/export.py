@@ -132,16 +132,18 @@ def _numbered(dst: Path, count: int) -> list[Path]:
 
 
 def run_mesh(args: argparse.Namespace) -> int:
+    from gen3d.errors import InputError
     from gen3d.export.mesh import MESH_SUFFIXES, marching_cubes_field, mesh_from_points, save_mesh
     from gen3d.utils import check_exists
 
     dst = _check_suffix(args.dst, MESH_SUFFIXES, "mesh")
     src = check_exists(args.src, "file or folder")
     if args.aabb is not None and not all(lo < hi for lo, hi in zip(args.aabb[:3], args.aabb[3:], strict=True)):
-        from gen3d.errors import InputError
-
         raise InputError(f"--aabb: expected xmin ymin zmin xmax ymax zmax with each min < max, got {args.aabb}")
     if src.suffix.lower() in CHECKPOINT_SUFFIXES:
+        from gen3d.utils.device import resolve_device
+
+        resolve_device(args.device)  # a device this machine lacks is refused before the model loads
         field = _load_field(src)
         aabb = args.aabb if args.aabb is not None else field.aabb
         mesh = marching_cubes_field(
@@ -163,8 +165,13 @@ def run_mesh(args: argparse.Namespace) -> int:
         kwargs.update(depth=args.depth, trim=args.trim)
     else:
         kwargs.update(radii=args.radii)
-    for cloud, out in zip(clouds, _numbered(dst, len(clouds)), strict=True):
-        mesh = mesh_from_points(cloud, method=args.method, **kwargs)
+    # Every cloud is meshed before the first file is written: a bad cloud in a set leaves no partial output.
+    names = [str(src)] if len(clouds) == 1 else [f"{src} (cloud {i})" for i in range(len(clouds))]
+    meshes = [mesh_from_points(c, method=args.method, source=n, **kwargs) for c, n in zip(clouds, names, strict=True)]
+    for mesh, name in zip(meshes, names, strict=True):
+        if len(mesh.faces) == 0:
+            raise InputError(f"no surface could be built from these points (--method {args.method})", name)
+    for mesh, out in zip(meshes, _numbered(dst, len(clouds)), strict=True):
         _report([save_mesh(mesh, out)], mesh)
     return 0
 

@@ -120,11 +120,11 @@ def read_preset(config: Path, stage_names: tuple[str, ...]) -> dict[str, Any]:
     from gen3d.errors import InputError
 
     try:
-        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputError(f"not a valid YAML file ({first})", config) from exc
-    if not isinstance(data, dict):
+    if not isinstance(data, dict) or not data:
         raise InputError("expected a YAML mapping with trainer/model/data sections", config)
     stages = data.get("stages")
     if stages is None:

@@ -111,7 +111,9 @@ def _npy_header(fp: Any, size: int, path: Path, what: str) -> None:
         version = npy_format.read_magic(fp)
         readers = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
         if version not in readers:
-            raise InputError(f"unsupported .npy format version {version[0]}.{version[1]} {what}", path)
+            raise InputError(
+                f"not a readable .npy array {what}(unsupported format version {version[0]}.{version[1]})", path
+            )
         shape, _, dtype = readers[version](fp)
     except InputError:
         raise

@@ -77,28 +77,32 @@ class GlobalNorm:
             raise InputError(f"invalid normalisation statistics: mean={self.mean.tolist()}, std={float(self.std)}")
 
     @classmethod
-    def fit(cls, train_points: np.ndarray) -> GlobalNorm:
+    def fit(cls, train_points: np.ndarray, source: str | os.PathLike | None = None) -> GlobalNorm:
         """Fit the statistics on the train split, as PointFlow does.
 
         Args:
             train_points: (N, P, 3) or (P, 3) points of the train split (all points of every shape).
+            source: the file the points came from, named in errors.
 
         Returns:
             The fitted :class:`GlobalNorm` (float64 statistics).
+
+        Raises:
+            InputError: no points, NaN or Inf coordinates, or all coordinates equal.
         """
         if _is_tensor(train_points):
             train_points = train_points.detach().cpu().numpy()
         x = np.asarray(train_points, dtype=np.float64)
         _check_xyz(x, "train points")
         if x.size == 0:
-            raise InputError("cannot fit a normalisation on an empty point set")
+            raise InputError("cannot fit a normalisation on an empty point set", source)
         if not np.isfinite(x).all():
-            raise InputError("train points contain NaN or Inf coordinates")
+            raise InputError("train points contain NaN or Inf coordinates", source)
         flat = x.reshape(-1, 3)  # (N*P, 3)
         mean = flat.mean(axis=0)  # (3,)
         std = flat.reshape(-1).std()  # scalar, around the mean of all coordinates (PointFlow)
         if std <= 0:
-            raise InputError("cannot fit a normalisation: all coordinates are equal (zero spread)")
+            raise InputError("cannot fit a normalisation: all coordinates are equal (zero spread)", source)
         return cls(mean=mean, std=np.asarray(std))
 
     @classmethod

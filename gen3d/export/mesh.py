@@ -21,13 +21,36 @@ from gen3d.errors import InputError
 MESH_SUFFIXES = (".obj", ".ply", ".glb", ".stl")
 
 
-def _as_points(points: Any, name: str = "points") -> np.ndarray:
+FLATNESS = 1e-6  # a cloud thinner than this fraction of its size along some direction is flat (or a line, a point)
+
+
+def check_surface_points(points: Any, source: str | os.PathLike | None = "points") -> np.ndarray:
+    """Validate a point cloud to be meshed: finite (P, 3) points spread over three dimensions.
+
+    Normal estimation and orientation fail on clouds with fewer than 4 distinct points and on collinear or
+    coplanar ones, so those are refused here, before any reconstruction starts.
+
+    Args:
+        points: (P, 3) points.
+        source: what to name in the error (the file the points came from).
+
+    Returns:
+        The points as a float64 (P, 3) array.
+
+    Raises:
+        InputError: not finite (P, 3) points, fewer than 4 distinct points, or a flat cloud.
+    """
     from gen3d.data.io import check_points
 
-    arr = check_points(points, name, ndim=(2,))
-    if arr.shape[0] < 4:
-        raise InputError(f"needs at least 4 points to build a surface, got {arr.shape[0]}", name)
-    return arr.astype(np.float64)
+    arr = check_points(points, source, ndim=(2,)).astype(np.float64)
+    distinct = np.unique(arr, axis=0)  # (D, 3)
+    if len(distinct) < 4:
+        raise InputError(f"needs at least 4 distinct points to build a surface, got {len(distinct)}", source)
+    spread = np.linalg.svd(distinct - distinct.mean(axis=0), compute_uv=False)  # (3,) largest first
+    if spread[2] <= FLATNESS * spread[0]:
+        shape = "collinear" if spread[1] <= FLATNESS * spread[0] else "coplanar"
+        raise InputError(f"the points are {shape}; a surface needs a cloud spread over three dimensions", source)
+    return arr
 
 
 def _o3d_cloud(points: np.ndarray, normals: np.ndarray | None = None) -> Any:
@@ -39,25 +62,34 @@ def _o3d_cloud(points: np.ndarray, normals: np.ndarray | None = None) -> Any:
     return pcd
 
 
-def estimate_normals(points: Any, k: int = 30) -> np.ndarray:
+def estimate_normals(points: Any, k: int = 30, source: str | os.PathLike | None = "points") -> np.ndarray:
     """Unit normals of a point cloud, oriented consistently and pointing outwards.
 
     Args:
         points: (P, 3) points sampled on a surface.
         k: neighbours used both for the local plane fit and for the orientation graph.
+        source: what errors name (the file the points came from).
 
     Returns:
         (P, 3) float64 unit normals. Orientation is propagated over the k-NN tangent-plane graph, so
         neighbouring normals agree; the whole field is then flipped if most normals point towards the
         centroid.
+
+    Raises:
+        InputError: points that :func:`check_surface_points` refuses, or too degenerate to orient.
     """
     import open3d as o3d
 
-    pts = _as_points(points)
+    pts = check_surface_points(points, source)
     k = int(max(3, min(k, len(pts) - 1)))
     pcd = _o3d_cloud(pts)
     pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(knn=k))
-    pcd.orient_normals_consistent_tangent_plane(k)
+    try:
+        pcd.orient_normals_consistent_tangent_plane(k)
+    except RuntimeError as exc:  # a degenerate neighbourhood graph (e.g. a few points, each repeated)
+        raise InputError(
+            "cannot orient the normals: the points are too few or too degenerate to define a surface", source
+        ) from exc
     normals = np.asarray(pcd.normals).copy()  # (P, 3)
     outward = np.sum((pts - pts.mean(axis=0)) * normals, axis=1)  # (P,)
     if np.sum(outward > 0) < np.sum(outward < 0):
@@ -80,6 +112,7 @@ def poisson_mesh(
     normals: np.ndarray | None = None,
     k: int = 30,
     scale: float = 1.1,
+    source: str | os.PathLike | None = "points",
 ) -> Any:
     """Screened Poisson surface reconstruction of a point cloud.
 
@@ -92,6 +125,7 @@ def poisson_mesh(
         normals: (P, 3) oriented normals; estimated with :func:`estimate_normals` when None.
         k: neighbours for normal estimation.
         scale: ratio of the reconstruction cube to the points' bounding cube.
+        source: what errors name (the file the points came from).
 
     Returns:
         ``trimesh.Trimesh`` (unprocessed: vertex order as open3d produced it).
@@ -100,8 +134,8 @@ def poisson_mesh(
 
     if not 0.0 <= trim < 1.0:
         raise InputError(f"trim must be a quantile in [0, 1), got {trim}")
-    pts = _as_points(points)
-    nrm = estimate_normals(pts, k=k) if normals is None else np.asarray(normals, dtype=np.float64)
+    pts = check_surface_points(points, source)
+    nrm = estimate_normals(pts, k=k, source=source) if normals is None else np.asarray(normals, dtype=np.float64)
     if nrm.shape != pts.shape:
         raise InputError(f"normals must have the points' shape {pts.shape}, got {nrm.shape}")
     mesh, densities = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(
@@ -115,27 +149,33 @@ def poisson_mesh(
 
 
 def ball_pivot_mesh(
-    points: Any, radii: Sequence[float] | None = None, normals: np.ndarray | None = None, k: int = 30
+    points: Any,
+    radii: Sequence[float] | None = None,
+    normals: np.ndarray | None = None,
+    k: int = 30,
+    source: str | os.PathLike | None = "points",
 ) -> Any:
     """Ball-pivoting surface reconstruction: triangles through the input points themselves.
 
     Args:
         points: (P, 3) points.
         radii: ball radii to pivot, smallest first; by default 1.5, 3 and 6 times the mean
-            nearest-neighbour spacing.
+            nearest-neighbour spacing of the distinct points.
         normals: (P, 3) oriented normals; estimated with :func:`estimate_normals` when None.
         k: neighbours for normal estimation.
+        source: what errors name (the file the points came from).
 
     Returns:
         ``trimesh.Trimesh`` whose vertices are the input points (in order).
     """
     import open3d as o3d
 
-    pts = _as_points(points)
-    nrm = estimate_normals(pts, k=k) if normals is None else np.asarray(normals, dtype=np.float64)
+    pts = check_surface_points(points, source)
+    nrm = estimate_normals(pts, k=k, source=source) if normals is None else np.asarray(normals, dtype=np.float64)
     pcd = _o3d_cloud(pts, nrm)
-    if radii is None:
-        spacing = float(np.mean(np.asarray(pcd.compute_nearest_neighbor_distance())))
+    if radii is None:  # repeated points would count a spacing of zero
+        distinct = _o3d_cloud(np.unique(pts, axis=0))
+        spacing = float(np.mean(np.asarray(distinct.compute_nearest_neighbor_distance())))
         radii = [1.5 * spacing, 3.0 * spacing, 6.0 * spacing]
     if not radii or min(radii) <= 0:
         raise InputError(f"ball radii must be positive, got {list(radii)}")
@@ -146,7 +186,10 @@ def ball_pivot_mesh(
 
 
 def mesh_from_points(points: Any, method: str = "poisson", **kwargs: Any) -> Any:
-    """Dispatch to :func:`poisson_mesh` (``"poisson"``) or :func:`ball_pivot_mesh` (``"ball_pivot"``)."""
+    """Dispatch to :func:`poisson_mesh` (``"poisson"``) or :func:`ball_pivot_mesh` (``"ball_pivot"``).
+
+    Keyword arguments (``source`` included: what errors name) go to the chosen method.
+    """
     if method == "poisson":
         return poisson_mesh(points, **kwargs)
     if method in ("ball_pivot", "bpa"):

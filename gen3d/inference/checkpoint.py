@@ -31,7 +31,8 @@ def read_checkpoint(path: str | os.PathLike, lightning: bool = True) -> dict[str
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is not usable
-        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})", p) from exc
+        first = next((line for line in str(exc).splitlines() if line.strip()), "empty or truncated file")
+        raise InputError(f"cannot read checkpoint ({type(exc).__name__}: {first[:200]})", p) from exc
     if not isinstance(ckpt, dict):
         raise InputError(f"expected a checkpoint dict, found {type(ckpt).__name__}", p)
     if lightning and not (isinstance(ckpt.get("state_dict"), dict) and isinstance(ckpt.get("hyper_parameters"), dict)):

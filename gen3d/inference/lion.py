@@ -73,24 +73,38 @@ def load_lion(path: str | os.PathLike, use_ema: bool = True) -> LoadedLion:
 
     Returns:
         :class:`LoadedLion`.
+
+    Raises:
+        InputError: the file is not a LION or PVD checkpoint, its configuration is invalid, or its weights do not
+            fit the configuration.
     """
     ckpt = read_checkpoint(path)
     hp = ckpt["hyper_parameters"]
     if "config" not in hp:
         raise InputError("not a LION or PVD checkpoint (no 'config' hyperparameter)", path)
+    if not isinstance(hp["config"], dict):
+        raise InputError(
+            f"expected the 'config' hyperparameter to be a mapping, got {type(hp['config']).__name__}", path
+        )
     kind, stage = checkpoint_kind(ckpt)
-    net: LION | PointDiffusion = PointDiffusion(hp["config"]) if kind == "pvd" else LION(hp["config"])
+    try:
+        net: LION | PointDiffusion = PointDiffusion(hp["config"]) if kind == "pvd" else LION(hp["config"])
+    except (ValueError, TypeError, KeyError) as exc:
+        raise InputError(f"the checkpoint's model configuration is invalid ({str(exc)[:200]})", path) from exc
     state = ckpt["state_dict"]
+    if not all(isinstance(state.get(k), Tensor) for k in ("norm_mean", "norm_std")):
+        raise InputError("not a LION or PVD checkpoint (no norm_mean / norm_std data statistics)", path)
     try:
         net.load_state_dict(prefixed(state, "net."))
-    except RuntimeError as exc:
-        raise InputError(f"checkpoint weights do not fit its configuration ({str(exc).splitlines()[0]})", path) from exc
-    ema_state = prefixed(state, "ema.")
-    if use_ema and ema_state:
-        trained = net if kind == "pvd" else (net.vae if stage == "vae" else net.priors())
-        ema = EMA(trained, hp.get("ema_decay", 0.999))
-        ema.load_state_dict(ema_state)
-        ema.copy_to(trained)
+        ema_state = prefixed(state, "ema.")
+        if use_ema and ema_state:
+            trained = net if kind == "pvd" else (net.vae if stage == "vae" else net.priors())
+            ema = EMA(trained, hp.get("ema_decay", 0.999))
+            ema.load_state_dict(ema_state)
+            ema.copy_to(trained)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"checkpoint weights do not fit its configuration ({first[:200]})", path) from exc
     net.eval()
     return LoadedLion(net, state["norm_mean"].float(), state["norm_std"].float(), hp, stage)
 

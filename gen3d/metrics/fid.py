@@ -345,12 +345,17 @@ def feature_statistics(
 
     Returns:
         The :class:`FeatureStats`.
+
+    Raises:
+        InputError: an unreadable cache, a folder without at least 2 images, or an unreadable image.
     """
     extractor = extractor or load_inception()
     if cache is not None and Path(cache).is_file():
         stats = FeatureStats.load(cache)
         if stats.weights_id == extractor.weights_id and (stats.features is not None or not keep_features):
             return stats
+    if isinstance(source, (str, os.PathLike)) and (n := len(list_image_files(source))) < 2:
+        raise InputError(f"holds {n} image; FID and KID need at least 2", source)
     feats = image_features(source, extractor, batch_size=batch_size, progress=progress, description=description)
     stats = FeatureStats.from_features(feats, keep_features=keep_features, weights_id=extractor.weights_id)
     if cache is not None:

@@ -85,13 +85,20 @@ def load_real_images(root: str | os.PathLike, kind: str, size: int, n: int | Non
 
     Returns:
         (N, size, size, 3) uint8, without random flips.
+
+    Raises:
+        InputError: an unknown layout, a folder without at least 2 images in it (FID and KID need 2), or an
+            unreadable image.
     """
     import numpy as np
     import torch
 
     from gen3d.data.multiview import graf_image_dataset
+    from gen3d.errors import InputError
 
     ds = graf_image_dataset(root, kind, size, train=False)
+    if len(ds) < 2:
+        raise InputError(f"holds {len(ds)} image of the {kind} layout; FID and KID need at least 2", root)
     idx = np.arange(len(ds))
     if n is not None and n < len(ds):
         idx = np.sort(np.random.default_rng(seed).choice(len(ds), n, replace=False))

@@ -16,6 +16,10 @@ import torch
 
 from gen3d.models.lion import negative_elbo_per_point
 
+# Largest coordinate accepted, in standard deviations of the model's training data (after its normalisation). Real
+# data lies within a few; far beyond, the network's float32 arithmetic overflows.
+MAX_NORMALISED = 1e6
+
 
 def elbo_of_points(
     ckpt: str | Path,
@@ -24,6 +28,7 @@ def elbo_of_points(
     samples: int = 1,
     batch_size: int = 16,
     seed: int = 0,
+    source: str | Path | None = None,
 ) -> np.ndarray:
     """Negative ELBO per point of every cloud.
 
@@ -34,16 +39,29 @@ def elbo_of_points(
         samples: posterior samples per cloud.
         batch_size: clouds per forward pass.
         seed: seed of the subsampling and the posterior samples.
+        source: the file the clouds came from, named in errors.
 
     Returns:
         ``(N,)`` float64 nats per point.
+
+    Raises:
+        InputError: clouds that are not finite ``(N, P, 3)`` points, or that lie far outside the scale of the
+            model's training data (more than :data:`MAX_NORMALISED` of its standard deviations).
     """
     from gen3d.data.io import check_points
     from gen3d.errors import InputError
     from gen3d.inference.lion import load_lion
 
-    clouds = check_points(clouds, ndim=(3,))
+    clouds = check_points(clouds, source, ndim=(3,))
     loaded = load_lion(ckpt)
+    mean, std = loaded.mean.double().numpy(), loaded.std.double().numpy()
+    reach = float(np.abs((clouds.astype(np.float64) - mean) / std).max())
+    if not reach <= MAX_NORMALISED:
+        raise InputError(
+            f"coordinates reach {reach:.3g} standard deviations of the model's training data (at most "
+            f"{MAX_NORMALISED:g} expected); give the clouds in the data's original frame",
+            source,
+        )
     vae = loaded.net.vae.eval()
     k = min(num_points or loaded.net.cfg.num_points, clouds.shape[1])
     if k < 1:
@@ -87,7 +105,7 @@ def evaluate_elbo(
     from gen3d.data.io import load_point_set
     from gen3d.utils import atomic_write_text
 
-    values = elbo_of_points(ckpt, load_point_set(data), num_points, samples, batch_size, seed)
+    values = elbo_of_points(ckpt, load_point_set(data), num_points, samples, batch_size, seed, source=data)
     result = {
         "nelbo_per_point": float(values.mean()),
         "std": float(values.std()),

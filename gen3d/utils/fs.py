@@ -55,12 +55,14 @@ def check_output_file(path: str | os.PathLike, option: str | None = None) -> Pat
     return Path(path)
 
 
-def check_output_dir(path: str | os.PathLike, option: str | None = None) -> Path:
+def check_output_dir(path: str | os.PathLike, option: str | None = None, replaced: bool = False) -> Path:
     """Check, before any work, that ``path`` is (or can be created as) a writable folder; nothing is created.
 
     Args:
         path: the output folder.
         option: the command-line option that named it (e.g. ``"--out"``), for the message.
+        replaced: the folder is built beside itself and swapped in whole (dataset builds), so its parent must
+            be writable too.
 
     Returns:
         ``path`` as a :class:`Path`.
@@ -79,6 +81,8 @@ def check_output_dir(path: str | os.PathLike, option: str | None = None) -> Path
             raise InputError(f"folder is not writable{where}", path)
     else:
         _check_creatable(p, path, option)
+    if replaced:
+        _check_creatable(p.parent, path, option)
     return Path(path)
 
 

@@ -82,6 +82,8 @@ def test_bad_statistics_and_inputs():
         GlobalNorm.fit(np.array([[0.0, np.nan, 1.0]]))
     with pytest.raises(InputError, match="zero spread"):
         GlobalNorm.fit(np.ones((2, 5, 3)))
+    with pytest.raises(InputError, match=r"^refs\.npy: cannot fit a normalisation: all coordinates are equal"):
+        GlobalNorm.fit(np.ones((2, 5, 3)), source="refs.npy")
     with pytest.raises(InputError, match=r"\(\.\.\., 3\)"):
         GlobalNorm.fit(np.zeros((5, 2)))
     with pytest.raises(InputError, match="expected keys"):

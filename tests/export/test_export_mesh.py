@@ -12,6 +12,7 @@ from gen3d.errors import InputError
 from gen3d.export.mesh import (
     MESH_SUFFIXES,
     ball_pivot_mesh,
+    check_surface_points,
     estimate_normals,
     evaluate_grid,
     marching_cubes_field,
@@ -162,3 +163,29 @@ def test_mesh_files_reload_in_trimesh_and_open3d(tmp_path, mc_sphere, suffix):
 def test_save_mesh_rejects_unknown_suffix(tmp_path, mc_sphere):
     with pytest.raises(InputError, match="unsupported mesh format"):
         save_mesh(mc_sphere, tmp_path / "x.fbx")
+
+
+@pytest.mark.parametrize(
+    ("points", "message"),
+    [
+        (np.repeat(np.eye(3)[:2], 10, axis=0), "at least 4 distinct points to build a surface, got 2"),
+        (np.c_[np.linspace(-1, 1, 50), np.zeros((50, 2))], "collinear"),
+        (np.c_[np.random.default_rng(0).uniform(-1, 1, (50, 2)), np.zeros(50)], "coplanar"),
+        (np.repeat(np.eye(4, 3, k=-1), 16, axis=0), "cannot orient the normals"),  # 4 points, each 16 times
+    ],
+    ids=["two-points", "line", "plane", "four-points-repeated"],
+)
+@pytest.mark.parametrize("mesher", [poisson_mesh, ball_pivot_mesh])
+def test_degenerate_clouds_are_refused_naming_their_source(points, message, mesher):
+    """No reconstruction starts on points that cannot define a surface; the error names the points' file."""
+    with pytest.raises(InputError, match=message) as info:
+        mesher(points, source="shape.npy")
+    assert info.value.path == "shape.npy"
+    with pytest.raises(InputError, match=message):
+        check_surface_points(points) if "orient" not in message else estimate_normals(points)
+
+
+def test_ball_pivoting_default_radii_ignore_repeated_points():
+    points = np.repeat(sphere_points(300, seed=2), 2, axis=0)  # every point twice: nearest distances of 0
+    mesh = ball_pivot_mesh(points)
+    assert len(mesh.faces) > 0

@@ -84,7 +84,8 @@ def test_bad_point_inputs_exit_2_with_one_line(tmp_path, capsys):
     for args, needle in cases:
         assert main(["evaluate", "points", *args]) == 2
         lines = capsys.readouterr().err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("gen3d: error:") and needle in lines[0], lines
+        assert len(lines) == 1 and lines[0].startswith("gen3d") and ": error: " in lines[0], lines
+        assert needle in lines[0], lines
     result = _run("evaluate", "points", *cases[0][0])  # the exit code of the real process
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
 
@@ -125,3 +126,10 @@ def test_images_end_to_end_with_default_weights(tmp_path):
     # (FID of identical sets being 0 is checked in test_fid.py with small stand-in networks, which need no
     # 2048-d matrix square root.)
     assert set(got) == {"FID", "KID", "KID_std"} and got["FID"] > 0 and np.isfinite(got["KID"])
+
+
+def test_graf_kind_choices_are_the_image_layouts():
+    from gen3d.cli.evaluate import GRAF_KINDS
+    from gen3d.data.multiview import GRAF_DATASETS
+
+    assert set(GRAF_KINDS) == set(GRAF_DATASETS)

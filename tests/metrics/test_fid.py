@@ -208,6 +208,15 @@ def test_bad_image_inputs(stand_ins, tmp_path):
         InceptionFeatures(tmp_path / "junk.pt")
 
 
+def test_statistics_of_a_folder_of_one_image_name_the_folder(stand_ins, tmp_path):
+    (tmp_path / "one").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(tmp_path / "one" / "0.png")
+    extractor = InceptionFeatures(stand_ins["scaled"], device="cpu")
+    with pytest.raises(InputError, match="holds 1 image; FID and KID need at least 2") as info:
+        fidlib.feature_statistics(tmp_path / "one", extractor)
+    assert info.value.path == str(tmp_path / "one")
+
+
 def test_weights_from_environment(stand_ins, monkeypatch, tmp_path):
     monkeypatch.setenv(fidlib.WEIGHTS_ENV, str(stand_ins["uint8"]))
     assert default_weights_path() == stand_ins["uint8"]

@@ -69,6 +69,12 @@ def test_load_real_images(tmp_path):
     assert {int(x[0, 0, 0]) for x in sub} <= {10 * i for i in range(6)}
     with pytest.raises(InputError):
         load_generator(tmp_path / "0.png")
+    one = tmp_path / "one"
+    one.mkdir()
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(one / "0.png")
+    with pytest.raises(InputError, match="holds 1 image of the folder layout; FID and KID need at least 2") as info:
+        load_real_images(one, "folder", 8)
+    assert info.value.path == str(one)
 
 
 @pytest.mark.slow

@@ -291,12 +291,12 @@ def test_cli_geometry(graf_ckpt, tmp_path, monkeypatch, capsys):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--per-class", "0"], "--per-class must be at least 1"),
-        (["--points", "0"], "--points must be at least 1"),
-        (["--heldout-per-class", "0"], "--heldout-per-class must be at least 1"),
-        (["--resolution", "1"], "--resolution must be at least 2"),
+        (["--per-class", "0"], "argument --per-class: expected an integer >= 1"),
+        (["--points", "0"], "argument --points: expected an integer >= 1"),
+        (["--heldout-per-class", "0"], "argument --heldout-per-class: expected an integer >= 1"),
+        (["--resolution", "1"], "argument --resolution: expected an integer in [2, 1024]"),
         (["--per-class", "8", "--heldout-first", "4"], "--heldout-first (4) must not be below --per-class (8)"),
-        (["--level", "0"], "--level must be positive"),
+        (["--level", "0"], "argument --level: expected a number > 0"),
         (["--classes", "spaceship"], "unknown procedural class"),
     ],
 )

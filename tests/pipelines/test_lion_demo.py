@@ -176,7 +176,7 @@ def test_demo_cli_rejects_step_counts_below_one(tmp_path, capsys, flag):
 
     assert main(["demo", "--out", str(tmp_path / "demo"), flag, "0"]) == 2
     err = capsys.readouterr().err
-    assert err == f"gen3d: error: {flag} must be at least 1, got 0\n"
+    assert err == f"gen3d demo: error: argument {flag}: expected an integer >= 1, got '0' (see gen3d demo --help)\n"
     assert not (tmp_path / "demo").exists()
 
 

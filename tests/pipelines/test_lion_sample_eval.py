@@ -87,3 +87,55 @@ def test_elbo_entry(tmp_path, checkpoints, datamodule):
     assert result["nelbo_per_point"] > 3 * np.log(2)
     noise = np.random.default_rng(0).normal(size=clouds.shape).astype(np.float32) * 3 * clouds.std()
     assert elbo_of_points(checkpoints["vae"], clouds + noise).mean() > result["nelbo_per_point"]
+
+
+@pytest.fixture
+def untrained_vae(tmp_path, tiny_config):
+    """A VAE-stage checkpoint of an untrained module (state_dict and hyper_parameters, as Lightning saves them)."""
+    import torch
+
+    module = LionModule(config=tiny_config, stage="vae")
+    path = tmp_path / "vae.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
+    return path, module
+
+
+def test_load_lion_refuses_broken_configurations_and_weights(tmp_path, untrained_vae):
+    import torch
+
+    from gen3d.inference.lion import load_lion
+
+    _, module = untrained_vae
+    state, hp = module.state_dict(), dict(module.hparams)
+    broken = {
+        "config-string": ({"state_dict": state, "hyper_parameters": {**hp, "config": "large"}}, "to be a mapping"),
+        "config-key": (
+            {"state_dict": state, "hyper_parameters": {**hp, "config": {"num_pointz": 48}}},
+            "model configuration is invalid",
+        ),
+        "no-norm": (
+            {"state_dict": {k: v for k, v in state.items() if k != "norm_mean"}, "hyper_parameters": hp},
+            "no norm_mean / norm_std",
+        ),
+        "ema-shape": (
+            {"state_dict": {**state, "ema.shadow.0": torch.zeros(1)}, "hyper_parameters": hp},
+            "weights do not fit",
+        ),
+    }
+    for name, (ckpt, message) in broken.items():
+        path = tmp_path / f"{name}.ckpt"
+        torch.save(ckpt, path)
+        with pytest.raises(InputError, match=message) as info:
+            load_lion(path)
+        assert info.value.path == str(path), name
+
+
+def test_elbo_refuses_clouds_far_outside_the_training_scale(untrained_vae):
+    from gen3d.pipelines.lion_eval import MAX_NORMALISED, elbo_of_points
+
+    path, _ = untrained_vae
+    clouds = np.random.default_rng(0).normal(size=(2, 48, 3)).astype(np.float32)
+    assert np.isfinite(elbo_of_points(path, clouds)).all()
+    with pytest.raises(InputError, match="standard deviations of the model's training data") as info:
+        elbo_of_points(path, clouds * 10 * MAX_NORMALISED, source="big.npy")
+    assert info.value.path == "big.npy"

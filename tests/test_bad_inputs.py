@@ -311,7 +311,7 @@ CASES = [
     pytest.param(FIELD + " --aabb 1 0 0 -1 1 1", "--aabb", id="mesh--aabb-min>max"),
     pytest.param(FIELD + " --aabb 0 0 0 1 1", "--aabb", id="mesh--aabb-five-values"),
     *[pytest.param(FIELD + f" --aabb 0 0 {v} 1 1 1", "--aabb", id=f"mesh--aabb={v}") for v in REAL],
-    *_options(MESH, "--depth", ("0", "13", "-1", "nan", "abc"), "mesh"),
+    *_options(MESH, "--depth", ("0", "1", "4", "13", "40", "-1", "nan", "abc"), "mesh"),
     *_options(MESH, "--trim", ("1", "-0.1", *REAL), "mesh"),
     *_options(MESH, "--radii", ("0", "-1", *REAL), "mesh"),
     *_options(MESH, "--knn", ("2", "1001", *COUNT), "mesh"),
@@ -612,7 +612,7 @@ def test_the_inputs_of_the_cases_are_valid_when_not_broken(fx, tmp_path, capfd):
     )
     args = ["evaluate", "images", "--fake", str(fx / "imgs"), "--real", str(fx / "imgs"), "--weights"]
     assert main([*args, str(fx / "standin.pt"), "--kid-subset-size", "2"]) == 0
-    assert main(["export", "mesh", str(fx / "cloud.npy"), str(tmp_path / "m.obj"), "--depth", "4"]) == 0
+    assert main(["export", "mesh", str(fx / "cloud.npy"), str(tmp_path / "m.obj"), "--depth", "5"]) == 0
     assert main(["export", "turntable", str(fx / "cloud.npy"), str(tmp_path / "t.gif"), "--frames", "2"]) == 0
     assert main(["export", "grid", str(fx / "set.npy"), str(tmp_path / "g.png"), "--size", "16"]) == 0
 

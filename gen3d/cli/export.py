@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("src", help="point-cloud file (.ply/.npz/.npy) or a radiance-field checkpoint (.ckpt/.pt)")
     p.add_argument("dst", help="output mesh (.obj/.ply/.glb/.stl); a set of clouds gives dst_000.obj, ...")
     p.add_argument("--method", choices=("poisson", "ball_pivot"), default="poisson", help="point-cloud mesher")
-    p.add_argument("--depth", type=integer(1, 12), default=8, help="Poisson octree depth, 1-12 (default 8)")
+    p.add_argument("--depth", type=integer(5, 12), default=8, help="Poisson octree depth, 5-12 (default 8)")
     p.add_argument(
         "--trim",
         type=real(0, 1, high_open=True),

@@ -105,6 +105,9 @@ def _to_trimesh(o3d_mesh: Any) -> Any:
     return trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
 
 
+POISSON_DEPTHS = (5, 12)  # octree depths accepted: below 2 open3d aborts, below 5 it floods stderr; 2^12 is plenty
+
+
 def poisson_mesh(
     points: Any,
     depth: int = 8,
@@ -118,7 +121,8 @@ def poisson_mesh(
 
     Args:
         points: (P, 3) points.
-        depth: octree depth (resolution 2^depth); 6-7 for a few thousand points, 8-9 for dense clouds.
+        depth: octree depth (resolution 2^depth) in :data:`POISSON_DEPTHS`; 6-7 for a few thousand points, 8-9
+            for dense clouds.
         trim: quantile of the per-vertex sample density below which vertices (and their faces) are
             removed: Poisson closes every surface and invents sheets where there are no points; trimming
             the sparsest vertices cuts those away. 0 keeps the closed surface.
@@ -134,6 +138,8 @@ def poisson_mesh(
 
     if not 0.0 <= trim < 1.0:
         raise InputError(f"trim must be a quantile in [0, 1), got {trim}")
+    if not POISSON_DEPTHS[0] <= depth <= POISSON_DEPTHS[1]:
+        raise InputError(f"Poisson depth must be in [{POISSON_DEPTHS[0]}, {POISSON_DEPTHS[1]}], got {depth}")
     pts = check_surface_points(points, source)
     nrm = estimate_normals(pts, k=k, source=source) if normals is None else np.asarray(normals, dtype=np.float64)
     if nrm.shape != pts.shape:

@@ -32,6 +32,10 @@ class SampleSource(Protocol):
     Attributes:
         samplers: names of the sampling algorithms offered (e.g. ``("ddpm", "ddim")``), first = default.
         default_steps: default number of sampling steps.
+
+    A source may also offer ``steps_for(sampler) -> int`` (default steps per sampler) and set
+    ``supports_code_temperature = True`` when ``sample`` and ``interpolate`` take a ``code_temperature`` keyword;
+    the viewer then uses them.
     """
 
     samplers: tuple[str, ...]

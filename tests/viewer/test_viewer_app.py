@@ -170,7 +170,10 @@ def test_generate_and_interpolate_with_a_sample_source(run_dir):
         assert source.calls[-1] == ("sample", 2, 2, "ddim", 7)
         np.testing.assert_array_equal(new[1].points, source.ring(3))
         assert len(app.items) == 3 + 2 and app.index == 3
-        assert len(app._gui["dropdown"].options) == 5 and app._gui["slider"].max == 4
+        # the new shapes are a group of their own in the browser, after the file's samples
+        assert app._gui["group"].options == ("Samples (3)", "This session (2)", "Checkpoints (1)")
+        assert app._gui["group"].value == "This session (2)"
+        assert len(app._gui["dropdown"].options) == 2 and app._gui["slider"].max == 1
         again = app.generate(seed=0, n=1)  # defaults: first sampler, default steps; replaces the last batch
         assert source.calls[-1] == ("sample", 0, 1, "ddpm", 10) and len(app.items) == 4
         np.testing.assert_array_equal(again[0].points, source.ring(0))

@@ -6,26 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+from gen3d.cli.sample import SAMPLERS
+
 lion_module = pytest.importorskip("gen3d.lit.lion_module")
 
 
-def _save(module, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams)}, path)
-    return path
-
-
 @pytest.fixture
-def lion_ckpt(tmp_path, tiny_config):
+def lion_ckpt(tmp_path, lion_module_factory, save_module):
     """A tiny, untrained prior-stage LION module with a non-trivial normalisation, saved as Lightning does."""
-    torch.manual_seed(0)
-    module = lion_module.LionModule(config=tiny_config, stage="prior", ema_decay=0.0)
-    module.set_normalization([1.0, -2.0, 0.5], [0.25])
-    g = torch.Generator().manual_seed(3)  # latent standardisation far from the identity
-    n = tiny_config["num_points"]
-    module.net.set_latent_stats(1.5 + 0.4 * torch.randn(12, 8, generator=g), 0.3 + torch.randn(12, n, 4, generator=g))
-    path = _save(module, tmp_path / "lion_run" / "checkpoints" / "last.ckpt")
-    return path, module.eval()
+    module = lion_module_factory("prior")
+    return save_module(module, tmp_path / "lion_run" / "checkpoints" / "last.ckpt"), module
 
 
 def test_slerp_endpoints_and_norm():
@@ -69,18 +59,17 @@ def test_viewer_generates_from_a_lion_checkpoint(lion_ckpt, open_checkpoint_view
     path, _ = lion_ckpt
     app = open_checkpoint_viewer(path)
     assert app.sample_source is not None and app.field_source is None
-    assert "Sampler" in app._gui["sampler"].label and app._gui["sampler"].options == ("dpm", "ddim", "ddpm")
+    assert "Sampler" in app._gui["sampler"].label and app._gui["sampler"].options == SAMPLERS
     items = app.generate(seed=2, n=2, sampler="ddim", steps=3)
     assert [it.points.shape for it in items] == [(48, 3), (48, 3)]
     saved = app.save_current("ply", name="lion_sample")
     assert saved.parent == path.parent.parent.resolve() / "viewer"
 
 
-def test_a_vae_stage_checkpoint_cannot_be_sampled(tmp_path, tiny_config):
+def test_a_vae_stage_checkpoint_cannot_be_sampled(tmp_path, tiny_config, save_module):
     from gen3d.errors import InputError
     from gen3d.inference.sources import load_checkpoint_source
 
-    module = lion_module.LionModule(config=tiny_config, stage="vae", ema_decay=0.0)
-    path = _save(module, tmp_path / "vae.ckpt")
+    path = save_module(lion_module.LionModule(config=tiny_config, stage="vae", ema_decay=0.0), tmp_path / "vae.ckpt")
     with pytest.raises(InputError, match="VAE"):
         load_checkpoint_source(path)

@@ -65,9 +65,11 @@ def test_open_input_reads_a_run_directory(tmp_path):
     content = open_input(run)
     assert content.run_dir == run.resolve()
     labels = [item.label for item in content.items]
-    assert labels == ["box.ply", "one.npy", "samples/set.npz [0]", "samples/set.npz [1]", "samples/set.npz [2]"]
-    assert content.items[0].kind == "mesh" and len(content.items[0].mesh.faces) == 12
-    np.testing.assert_array_equal(content.items[3].points, clouds[1])
+    # one.npy repeats the set's first cloud: it is listed once, from the set; meshes come after the samples
+    assert labels == ["samples/set.npz [0]", "samples/set.npz [1]", "samples/set.npz [2]", "box.ply"]
+    assert content.copies == ["one.npy: the same shape as samples/set.npz [0]"]
+    assert content.items[-1].kind == "mesh" and len(content.items[-1].mesh.faces) == 12
+    np.testing.assert_array_equal(content.items[1].points, clouds[1])
     assert ply_has_faces(run / "box.ply")
 
 

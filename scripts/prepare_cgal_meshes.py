@@ -11,7 +11,11 @@ Usage::
     python scripts/prepare_cgal_meshes.py                       # tarball found via dpkg
     python scripts/prepare_cgal_meshes.py --tarball PATH --out datasets/cgal/data --include-points
 
-The extracted meshes then serve as a mesh folder: ``gen3d.data.MeshFolderDataset("datasets/cgal/data/meshes")``.
+The extracted meshes then serve as a mesh folder: ``gen3d.data.MeshFolderDataset("datasets/cgal/data/meshes")``,
+or, imported as point clouds in the PC15k layout with train/val/test splits, as a training set::
+
+    gen3d data import datasets/cgal/data/meshes --out datasets/cgal/pc --class cgal
+
 Some are deliberately degenerate (open, self-intersecting, with borders); the script loads each with
 gen3d's reader and reports which ones hold no faces.
 """
@@ -124,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"extracted {len(files)} files from {tarball} into {args.out}: {meshes} load as triangle meshes")
     if without_faces:
         print(f"{len(without_faces)} hold no usable faces (point sets): {', '.join(without_faces)}")
+    print(f"to train on them: gen3d data import {args.out / 'meshes'} --out DATASET --class cgal")
     return 0
 
 

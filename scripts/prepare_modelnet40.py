@@ -8,7 +8,9 @@ Input: the unpacked ``ModelNet40.zip`` from https://modelnet.cs.princeton.edu/ (
 
 Each cloud is rotated from ModelNet's z-up frame to gen3d's y-up frame (``--up z``, the default; use
 ``--up y`` for already aligned copies) and, by default, box-normalised into [-0.5, 0.5] (ModelNet meshes
-come in arbitrary units). Sampling is seeded per file, so reruns give identical files.
+come in arbitrary units). Sampling is seeded per file, so reruns give identical files. ModelNet's own
+train/test split is kept and no val split is made; ``gen3d data import <src> --out <out> --up z`` imports the
+same folder with seeded train/val/test splits instead (as it does any other folder of meshes).
 
 Usage::
 

@@ -1,18 +1,44 @@
-"""``gen3d data``: build the procedural dataset and inspect datasets in the PC15k layout.
+"""``gen3d data``: build the procedural dataset, import your own shapes, inspect datasets in the PC15k layout.
 
 Examples::
 
     gen3d data shapes --out datasets/procedural/data --classes chair,table --per-class 20 --seed 0
+    gen3d data import ~/my_meshes --out datasets/mine --class things --points 2048
     gen3d data info datasets/procedural/data
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import time
 
 from gen3d.cli._options import count, seed
 from gen3d.cli.main import add_command_group
+
+
+def split_fractions(text: str) -> tuple[float, float, float]:
+    """``--split``: three non-negative fractions ``train,val,test`` that sum to 1 (checked where parsed)."""
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) != 3 or any(not math.isfinite(v) or v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"split must be three non-negative numbers train,val,test, got {text!r}")
+    if abs(sum(values) - 1.0) > 1e-6:
+        raise argparse.ArgumentTypeError(f"split fractions must sum to 1, got {text!r} (sum {sum(values):g})")
+    return values[0], values[1], values[2]
+
+
+def class_name(text: str) -> str:
+    """``--class``: a name usable as a class folder (letters, digits and ``_ . + -``)."""
+    from gen3d.data.importer import check_class_name
+    from gen3d.errors import InputError
+
+    try:
+        return check_class_name(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,9 +48,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "data",
         "actions",
         "ACTION",
-        help="build the procedural dataset, inspect datasets",
-        description="Build gen3d's procedural shapes dataset and inspect point-cloud datasets in the "
-        "ShapeNetCore.v2.PC15k layout.",
+        help="build the procedural dataset, import your own shapes, inspect datasets",
+        description="Build gen3d's procedural shapes dataset, import a folder of your own meshes or point clouds, "
+        "and inspect point-cloud datasets in the ShapeNetCore.v2.PC15k layout.",
     )
 
     shapes = actions.add_parser(
@@ -43,9 +69,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     shapes.add_argument(
         "--points", type=count(1, 10**6), default=15000, help="points per shape (default 15000, the PC15k protocol)"
     )
-    shapes.add_argument("--split", default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)")
+    shapes.add_argument(
+        "--split", type=split_fractions, default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)"
+    )
     shapes.add_argument("--list", action="store_true", help="list the procedural classes and exit")
     shapes.set_defaults(func=run_shapes)
+
+    imp = actions.add_parser(
+        "import",
+        help="turn a folder of your meshes or point clouds into a dataset (<out>/<class>/<split>/<id>.npy)",
+        description="Read every mesh (.obj .ply .off .stl .glb .gltf) and point cloud (.npy .npz, or a .ply/.off "
+        "without faces) under SRC, sample it, turn it y-up, normalise it and write the ShapeNetCore.v2.PC15k "
+        "layout <out>/<class>/{train,val,test}/<id>.npy with seeded splits and dataset.json (the source of every "
+        "id). Each sub-folder of SRC is a class; --class NAME imports everything under SRC as one class. Files "
+        "that cannot be used are skipped and listed with their reasons. See docs/data.md.",
+    )
+    imp.add_argument(
+        "src", metavar="SRC", help="folder of meshes or point clouds (one sub-folder per class, or use --class)"
+    )
+    imp.add_argument("--out", required=True, help="output dataset folder (new, empty, or an earlier import)")
+    imp.add_argument(
+        "--class",
+        dest="class_name",
+        type=class_name,
+        default=None,
+        metavar="NAME",
+        help="import every file under SRC (sub-folders too) as this one class; needed for a flat folder",
+    )
+    imp.add_argument(
+        "--points", type=count(1, 10**6), default=15000, help="points per shape (default 15000, the PC15k protocol)"
+    )
+    imp.add_argument("--seed", type=seed(), default=0, help="sampling and split seed (default 0)")
+    imp.add_argument(
+        "--split", type=split_fractions, default="0.8,0.1,0.1", help="train,val,test fractions (default 0.8,0.1,0.1)"
+    )
+    imp.add_argument(
+        "--up",
+        choices=("y", "z"),
+        default="y",
+        help="up axis of the sources: y (default; kept) or z (turned y-up, gen3d's frame: (x, y, z) -> (x, z, -y))",
+    )
+    imp.add_argument(
+        "--normalize",
+        choices=("unit-box", "unit-sphere", "none"),
+        default="unit-box",
+        help="per-shape normalisation: unit-box (default; bounding box centred, largest side 1), unit-sphere "
+        "(mean centred, farthest point at distance 1) or none (source units)",
+    )
+    imp.set_defaults(func=run_import)
 
     info = actions.add_parser(
         "info",
@@ -102,18 +173,38 @@ def run_shapes(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_import(args: argparse.Namespace) -> int:
+    """``gen3d data import``: import a folder of meshes or point clouds; prints what was read and skipped."""
+    from gen3d.data.importer import import_shapes, summary_lines
+    from gen3d.utils.fs import check_exists, check_output_dir
+
+    check_exists(args.src, "folder")
+    check_output_dir(args.out, "--out", replaced=True)
+    manifest = import_shapes(
+        args.src, args.out, args.class_name, args.points, args.seed, args.split, args.up, args.normalize
+    )
+    print("\n".join(summary_lines(manifest, args.out)))
+    return 0
+
+
 def run_info(args: argparse.Namespace) -> int:
     """``gen3d data info``."""
     import json
 
     from rich.console import Console
 
+    from gen3d.data.importer import mesh_folder_hint
+    from gen3d.data.pc15k import available_classes
     from gen3d.data.stats import dataset_stats, stats_table
+    from gen3d.errors import InputError
     from gen3d.utils import atomic_write_text
     from gen3d.utils.fs import check_output_file
 
     if args.json:
         check_output_file(args.json, "--json")
+    hint = mesh_folder_hint(args.root) if not available_classes(args.root) else None
+    if hint:
+        raise InputError(hint, args.root)
     stats = dataset_stats(args.root, args.classes)
     Console().print(stats_table(stats))
     if args.json:

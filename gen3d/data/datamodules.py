@@ -6,15 +6,19 @@ This is the only module of :mod:`gen3d.data` that imports Lightning.
 
 from __future__ import annotations
 
+import math
 import os
+import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from lightning.pytorch import LightningDataModule
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch.utils.data import DataLoader
 
-from gen3d.data import shapes
+from gen3d.data import pc15k, shapes
 from gen3d.data.datasets import PC15kDataset, PointCloudDataset, ProceduralDataset
 from gen3d.data.images import ImageFolderDataset
 from gen3d.data.normalize import GlobalNorm, check_mode
@@ -41,6 +45,11 @@ class PointCloudDataModule(LightningDataModule):
         split: procedural only: train/val/test fractions.
         replacement: random training subsets drawn with replacement (PointFlow) or without.
         drop_last: drop the last incomplete training batch.
+
+    Small datasets: with fewer training shapes (per device) than ``batch_size`` the training batches are capped
+    at the split's size, with a one-line notice, so every epoch has at least one batch even with ``drop_last``.
+    An empty (or, in the PC15k layout, missing) val or test split gives no loader for it: validation is
+    skipped with a notice. An empty train split is an error.
     """
 
     def __init__(
@@ -73,6 +82,31 @@ class PointCloudDataModule(LightningDataModule):
         self.split = shapes.parse_split(split)
         self.replacement, self.drop_last = replacement, drop_last
         self._datasets: dict[str, PointCloudDataset] = {}
+        self._noticed: set[str] = set()
+
+    def split_size(self, split: str) -> int:
+        """Shapes in ``split`` (counted without reading a cloud; 0 for a missing split folder)."""
+        if self.root is None:
+            per_class = shapes.split_counts(self.per_class, self.split)[shapes.SPLITS.index(split)]
+            return per_class * len(shapes.check_classes(self.classes))
+        folders = self._class_folders()
+        return sum(len(list((Path(self.root) / f / split).glob("*.npy"))) for f in folders)
+
+    def _class_folders(self) -> list[str]:
+        """The class folders under ``root``; a folder of mesh files gets a hint to import it first."""
+        from gen3d.data.importer import mesh_folder_hint
+
+        if not pc15k.available_classes(self.root):
+            hint = mesh_folder_hint(self.root)
+            if hint:
+                raise InputError(hint, self.root)
+        return pc15k.resolve_classes(self.root, self.classes)
+
+    def _notice(self, key: str, message: str) -> None:
+        """Print ``message`` on stderr once per ``key`` (on the first process only)."""
+        if key not in self._noticed and rank_zero_only.rank == 0:
+            print(f"gen3d data: {message}", file=sys.stderr, flush=True)
+        self._noticed.add(key)
 
     def _make(self, split: str, norm: GlobalNorm | None) -> PointCloudDataset:
         common: dict[str, Any] = {
@@ -85,6 +119,7 @@ class PointCloudDataModule(LightningDataModule):
         }
         if self.root is None:
             return ProceduralDataset(self.classes, split, self.per_class, self.seed, self.points, self.split, **common)
+        self._class_folders()
         return PC15kDataset(self.root, self.classes, split, **common)
 
     def dataset(self, split: str) -> PointCloudDataset:
@@ -103,12 +138,31 @@ class PointCloudDataModule(LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         wanted = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",), "predict": ("test",)}
         for split in wanted.get(stage or "", ("train", "val", "test")):
-            self.dataset(split)
+            if split == "train" or self.split_size(split) > 0:
+                self.dataset(split)
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+    def train_batch_size(self) -> int:
+        """The training batch size: ``batch_size``, capped at the train split's shapes per device."""
+        world = self.trainer.world_size if self.trainer is not None else 1
+        per_device = math.ceil(len(self.dataset("train")) / max(world, 1))
+        if per_device >= self.batch_size:
+            return self.batch_size
+        self._notice(
+            "batch",
+            f"the train split has {per_device} shapes per device, fewer than batch_size={self.batch_size}; "
+            f"training with batches of {per_device}",
+        )
+        return per_device
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader | list:
+        if not shuffle and self.split_size(split) == 0:
+            loop = {"val": "validation", "test": "testing"}[split]
+            self._notice(split, f"the {split} split holds no shapes; {loop} is skipped")
+            warnings.filterwarnings("ignore", message=r"Total length of `list` across ranks is zero.*")
+            return []
         return DataLoader(
             self.dataset(split),
-            batch_size=self.batch_size,
+            batch_size=self.train_batch_size() if shuffle else self.batch_size,
             shuffle=shuffle,
             num_workers=self.num_workers,
             drop_last=self.drop_last and shuffle,
@@ -118,10 +172,12 @@ class PointCloudDataModule(LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
+        """The val loader, or an empty list (no validation) when the val split holds no shapes."""
         return self._loader("val", shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | list:
+        """The test loader, or an empty list when the test split holds no shapes."""
         return self._loader("test", shuffle=False)
 
 

@@ -107,3 +107,62 @@ def test_fast_dev_run_images(tmp_path):
     model = _tiny_module()(None)
     _trainer().fit(model, datamodule=dm)
     assert model.seen == [(4, 256, 3)]
+
+
+def _steps_trainer(max_steps):
+    import lightning.pytorch as pl
+
+    return pl.Trainer(
+        max_steps=max_steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+@pytest.mark.parametrize("drop_last", [False, True])
+def test_batch_size_is_capped_at_a_small_train_split(capsys, drop_last):
+    """3 training shapes and batch_size=16: batches of 3 with one notice, so max_steps steps really run."""
+    from gen3d.data.datamodules import PointCloudDataModule
+
+    dm = PointCloudDataModule(None, **{**KW, "classes": "mug", "batch_size": 16, "drop_last": drop_last})
+    model = _tiny_module()("points")
+    _steps_trainer(5).fit(model, datamodule=dm)
+    train = [s for s in model.seen if s == (3, 128, 3)]
+    assert len(train) == 5 and len(dm.dataset("train")) == 3
+    err = capsys.readouterr().err
+    assert (
+        err.count("the train split has 3 shapes per device, fewer than batch_size=16; training with batches of 3") == 1
+    )
+
+
+def test_empty_val_split_skips_validation(tmp_path, capsys):
+    from gen3d.data.datamodules import PointCloudDataModule
+
+    shapes.build_dataset(tmp_path / "d", "mug", per_class=4, points=600, split=(1.0, 0.0, 0.0))
+    kw = {k: v for k, v in KW.items() if k not in ("per_class", "points", "classes")}
+    dm = PointCloudDataModule(tmp_path / "d", "mug", **kw)
+    model = _tiny_module()("points")
+    trainer = _steps_trainer(3)
+    trainer.fit(model, datamodule=dm)
+    assert trainer.global_step == 3 and model.seen == [(4, 128, 3)] * 3  # no validation batch
+    assert dm.val_dataloader() == [] and dm.test_dataloader() == []
+    assert capsys.readouterr().err.count("the val split holds no shapes; validation is skipped") == 1
+    import shutil
+
+    shutil.rmtree(tmp_path / "d" / "mug" / "val")  # a missing val folder (e.g. ModelNet's train/test) is empty too
+    assert PointCloudDataModule(tmp_path / "d", "mug", **kw).split_size("val") == 0
+
+
+def test_a_mesh_folder_as_root_suggests_import(tmp_path):
+    import trimesh
+
+    from gen3d.data.datamodules import PointCloudDataModule
+    from gen3d.errors import InputError
+
+    trimesh.creation.box().export(tmp_path / "a.stl")
+    with pytest.raises(InputError, match="gen3d data import"):
+        PointCloudDataModule(tmp_path, batch_size=2).setup("fit")

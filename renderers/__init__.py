@@ -6,6 +6,9 @@ expected depth ``sum w_i t_mid_i`` (not normalised by opacity), background blend
 ``rgb + (1 - opacity) * background``, packed samples sorted by ray. This package never imports ``gen3d``.
 
 ``__all__`` below is the one list of public names; the modules it re-exports keep no list of their own.
+
+The import name ``renderers`` is also taken by an unrelated PyPI package; ``renderers.__gen3d__`` (True) tells this
+one apart: ``python -c "import renderers; print(renderers.__gen3d__)"``.
 """
 
 from renderers.cameras import (
@@ -41,6 +44,8 @@ from renderers.volrend import (
     volume_render,
     volume_render_packed,
 )
+
+__gen3d__ = True  # this is gen3d's rendering core (another PyPI package is also imported as ``renderers``)
 
 __all__ = [
     # cameras

@@ -2,8 +2,9 @@
 
 Importing a module never compiles anything. The first call that needs a native op builds it with
 ``torch.utils.cpp_extension.load`` (ninja), caching the result under the gen3d cache directory keyed by a
-hash of the sources, so later processes load it in milliseconds. If no compiler works, a single warning is
-issued and callers fall back to their pure-PyTorch reference.
+hash of the sources, so later processes load it in milliseconds. Before compiling an extension that is not in
+that cache, one line goes to stderr (``gen3d: building native kernels (~30 s, once): NAME``). If no compiler works,
+a single warning is issued and callers fall back to their pure-PyTorch reference.
 
 Environment:
     GEN3D_NO_NATIVE=1   never build or load native code; every op uses its reference.
@@ -18,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import threading
 import warnings
 from collections.abc import Sequence
@@ -26,7 +28,7 @@ from types import ModuleType
 
 import torch
 
-__all__ = ["cache_dir", "native_disabled", "load_extension", "resolve_impl", "cuda_toolkit_available"]
+__all__ = ["cache_dir", "native_disabled", "is_built", "load_extension", "resolve_impl", "cuda_toolkit_available"]
 
 _LOCK = threading.Lock()
 _LOADED: dict[str, ModuleType | None] = {}
@@ -73,6 +75,12 @@ def _tree_files(sources: Sequence[Path]) -> list[Path]:
     return files
 
 
+def is_built(build_dir: Path, module_name: str) -> bool:
+    """True when ``build_dir`` holds the compiled library of ``module_name`` (loading it compiles nothing)."""
+    suffix = ".pyd" if sys.platform == "win32" else ".so"
+    return (build_dir / f"{module_name}{suffix}").is_file()
+
+
 def load_extension(
     name: str,
     sources: Sequence[str | os.PathLike],
@@ -104,13 +112,16 @@ def load_extension(
         all_sources = srcs + (cu if with_cuda else [])
         digest = _digest(_tree_files(all_sources), cflags + cuda_flags)
         build_dir = cache_dir() / "torch_extensions" / f"{name}-{digest}"
+        module_name = f"{name}_{digest[:8]}"
         module = None
         try:
             from torch.utils.cpp_extension import load
 
             build_dir.mkdir(parents=True, exist_ok=True)
+            if not is_built(build_dir, module_name):
+                print(f"gen3d: building native kernels (~30 s, once): {name}", file=sys.stderr, flush=True)
             module = load(
-                name=f"{name}_{digest[:8]}",
+                name=module_name,
                 sources=[str(s) for s in all_sources],
                 extra_cflags=cflags,
                 extra_cuda_cflags=cuda_flags,

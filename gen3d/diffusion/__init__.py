@@ -8,7 +8,7 @@ Example:
     >>> x = sample_loop(model, sampler, (16, 2048, 3), generator=torch.Generator().manual_seed(0))
 """
 
-from gen3d.diffusion.loop import sample_loop
+from gen3d.diffusion.loop import sample_loop, step_progress
 from gen3d.diffusion.losses import DenoisingLoss, EpsilonLoss, VLoss, make_loss
 from gen3d.diffusion.samplers import (
     SAMPLERS,
@@ -40,5 +40,6 @@ __all__ = [
     "make_loss",
     "make_sampler",
     "sample_loop",
+    "step_progress",
     "spaced_timesteps",
 ]

@@ -1,5 +1,6 @@
 """Lightning callbacks and plugins: validation samples of the point-cloud models (their metrics and a PNG grid),
-and :class:`AtomicCheckpointIO` (no half-written checkpoint).
+the training-history chart (:class:`LossPlotCallback`), the resolved config in the run folder
+(:class:`RunConfigCallback`) and :class:`AtomicCheckpointIO` (no half-written checkpoint).
 
 :class:`PointCloudSampleCallback` collects the validation clouds (de-normalised), and at the end of every
 validation asks the module for as many new shapes (``generate``; in the VAE stage: reconstructions of those
@@ -17,6 +18,8 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.cli import SaveConfigCallback
+from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from gen3d.lit.lion_module import batch_points
@@ -121,3 +124,72 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError("AtomicCheckpointIO does not take storage_options")
         with atomic_path(path) as tmp:
             torch.save(checkpoint, tmp)
+
+
+class LossPlotCallback(Callback):
+    """Write ``<default_root_dir>/loss.png`` when training ends: the CSV logger's training losses and validation
+    curves against the step (see :func:`gen3d.lit.logs.plot_history`). Runs on rank zero; needs a
+    :class:`~lightning.pytorch.loggers.CSVLogger` among the trainer's loggers (without one it does nothing).
+
+    Args:
+        filename: the PNG's name in the trainer's ``default_root_dir``.
+    """
+
+    def __init__(self, filename: str = "loss.png"):
+        self.filename = filename
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        from gen3d.lit.logs import plot_history
+
+        for logger in trainer.loggers:
+            if isinstance(logger, CSVLogger):
+                logger.save()  # rows still buffered (Lightning flushes them after this hook)
+                csv_path = Path(logger.log_dir) / "metrics.csv"
+                if csv_path.is_file():
+                    plot_history(csv_path, Path(trainer.default_root_dir) / self.filename)
+                return
+
+
+class ResumedLogStep(Callback):
+    """Keep the logged step of a resumed run in line with the run it continues.
+
+    Lightning logs against a counter of optimiser-stepping batches. Restarting from a checkpoint written at the end
+    of an epoch (after validation), it adds one to that counter, so every row of the resumed run is logged one step
+    late (``metrics.csv`` and TensorBoard skip a step) and ``log_every_n_steps`` picks other steps than an
+    uninterrupted run. In automatic optimisation the counter equals ``trainer.global_step``; at the first batch of a
+    run this callback puts it back when it is exactly one ahead. Manual optimisation is left alone.
+    """
+
+    def __init__(self) -> None:
+        self._checked = False
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._checked = False
+
+    def on_train_batch_start(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
+        if self._checked:
+            return
+        self._checked = True
+        loop = trainer.fit_loop.epoch_loop
+        stepped = getattr(loop, "_batches_that_stepped", None)
+        if pl_module.automatic_optimization and stepped == trainer.global_step + 1:
+            loop._batches_that_stepped = trainer.global_step
+
+
+class RunConfigCallback(SaveConfigCallback):
+    """LightningCLI's config saver writing ``config.yaml`` into the trainer's ``default_root_dir`` (the run or stage
+    folder) rather than the first logger's folder; overwrites the file of an earlier run there (atomically)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs["save_to_log_dir"] = False
+        super().__init__(*args, **kwargs)
+
+    def save_config(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        from gen3d.utils import atomic_write_text
+
+        text = self.parser.dump(self.config, skip_none=False)
+        atomic_write_text(Path(trainer.default_root_dir) / self.config_filename, text)

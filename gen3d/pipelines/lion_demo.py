@@ -41,6 +41,7 @@ METRIC_KEYS = ("1-NNA-CD", "1-NNA-EMD", "COV-CD", "COV-EMD", "MMD-CD", "MMD-EMD"
 DRAW_KEYS = ("1-NNA-CD", "COV-CD", "MMD-CD", "JSD")
 PRESET = Path(__file__).resolve().parent.parent / "configs" / "lion_demo.yaml"
 OURS, ORACLE, BLOBS = "LION (ours)", "train split (oracle)", "Gaussian blobs"
+IN_MEMORY = "procedural shapes generated in memory"
 
 
 @dataclass(frozen=True)
@@ -358,6 +359,7 @@ class _Data:
     refs: torch.Tensor  # (R, N, 3) data frame
     train_clouds: torch.Tensor  # (R, N, 3) data frame, the oracle
     blobs: torch.Tensor  # (R, N, 3) the useless generator
+    source: str = IN_MEMORY  # where the shapes came from: the data root, or IN_MEMORY
 
 
 @dataclass
@@ -402,20 +404,21 @@ class _Run:
         with self.timed("draws"):
             draws = self.more_draws(prior, len(data.refs), rows[OURS], score)
         self.seconds["total"] = time.perf_counter() - start
-        return self.report(console, samples, rows, draws, {"vae": vae_steps, "prior": prior_steps})
+        return self.report(console, samples, rows, draws, {"vae": vae_steps, "prior": prior_steps}, data, prior)
 
     def data(self, console: Any) -> _Data:
         """The datamodule (procedural in memory unless ``data_root`` has enough references), the references, and
         the clouds of the two baselines (as many as references)."""
         cfg = self.cfg
         dm = demo_datamodule(cfg, self.data_root)
+        source = IN_MEMORY if self.data_root is None else str(self.data_root)
         if self.data_root is not None and len(dm.dataset("val")) < MIN_REFS:
             console.print(
                 f"[yellow]{self.data_root} has {len(dm.dataset('val'))} val shapes of {', '.join(cfg.classes)}; the "
                 f"demo needs at least {MIN_REFS}: generating {cfg.per_class} procedural shapes per class in memory "
                 "instead[/yellow]"
             )
-            dm = demo_datamodule(cfg, None)
+            dm, source = demo_datamodule(cfg, None), IN_MEMORY
         refs, train, norm = reference_clouds(dm), dm.dataset("train"), dm.norm
         pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(cfg.seed))[: len(refs)]
         train_clouds = torch.stack([torch.from_numpy(train.points[int(i)][: cfg.points]) for i in pick])
@@ -423,7 +426,7 @@ class _Run:
         flat = refs.reshape(-1, 3)
         spread = float(flat.std(dim=0).mean())
         blobs = gaussian_blobs(len(refs), cfg.points, flat.mean(0).numpy(), spread, cfg.seed)
-        return _Data(dm, refs, train_clouds, torch.from_numpy(blobs))
+        return _Data(dm, refs, train_clouds, torch.from_numpy(blobs), source)
 
     def start_baselines(self, data: _Data) -> Any:
         """The baselines scored in a forked process on the cores the VAE leaves idle (None if there are none)."""
@@ -499,15 +502,71 @@ class _Run:
         scores = [first] + [score(self.draw(prior, n, s), False) for s in seeds[1:]]
         return summarize_draws(seeds, scores)  # keeps the DRAW_KEYS of each
 
-    def report(self, console: Any, samples: torch.Tensor, rows: dict, draws: dict, steps: dict) -> dict[str, Any]:
+    def sampling_record(self, prior: Any, n: int, points: int) -> dict[str, Any]:
+        """The record of the first sampling draw (:func:`gen3d.pipelines.sample.sampling_record`), stored in
+        ``samples.npz``; the checkpoint is the priors' ``last.ckpt`` (the weights the draw used)."""
+        from gen3d.pipelines.sample import sampling_record
+
+        cfg = self.cfg
+        return sampling_record(
+            self.out / "prior" / "checkpoints" / "last.ckpt",
+            "lion",
+            sampler=cfg.sampler,
+            steps=cfg.steps,
+            seed=cfg.seed,
+            n=n,
+            code_temperature=cfg.code_temperature,
+            eta=0.0,
+            ema=cfg.ema_decay > 0,
+            points=points,
+            device="cuda" if self.accelerator == "gpu" else "cpu",
+            processes=self.procs,
+            sampler_config=prior.net.make_sampler(cfg.sampler, cfg.steps).to_dict(),
+        )
+
+    def protocol(self, data: _Data, record: dict[str, Any]) -> dict[str, Any]:
+        """What the metrics compared (``metrics.json``'s ``protocol``)."""
+        from gen3d.pipelines.sample import provenance
+
+        refs = data.refs
+        return {
+            "samples": {
+                "path": str(self.out / "samples.npz"),
+                "clouds": record["n"],
+                "points": record["points"],
+                "checkpoint": record["checkpoint"],
+                "checkpoint_sha256": record["checkpoint_sha256"],
+            },
+            "refs": {
+                "source": f"val split of {data.source}: held-out points of each shape",
+                "classes": list(self.cfg.classes),
+                "clouds": int(refs.shape[0]),
+                "points": int(refs.shape[1]),
+            },
+            "baselines": {
+                "train_split": "as many train-split clouds as references (an oracle)",
+                "gaussian": "as many Gaussian clouds with the data's mean and spread (a useless generator)",
+            },
+            "resample": None,  # the references have the model's point count
+            "normalisation": "global (PointFlow), fitted on the train split; metrics in the data's original frame",
+            "emd": "approx" if self.emd else "none",
+            "seed": self.cfg.seed,
+            "impl": "auto",
+            **provenance(),
+        }
+
+    def report(
+        self, console: Any, samples: torch.Tensor, rows: dict, draws: dict, steps: dict, data: _Data, prior: Any
+    ) -> dict[str, Any]:
         """Print the table, the draws and the time; write ``samples.png``, ``samples.npz`` and ``metrics.json``."""
         from gen3d.export.grid import render_point_grid
-        from gen3d.utils import atomic_path, atomic_write_text
+        from gen3d.pipelines.sample import save_samples
+        from gen3d.utils import atomic_write_text
 
         cfg, out, n = self.cfg, self.out, len(samples)
         render_point_grid(samples[:16].numpy(), out / "samples.png")
-        with atomic_path(out / "samples.npz") as tmp:
-            np.savez(tmp, points=samples.numpy())
+        record = self.sampling_record(prior, n, int(samples.shape[1]))
+        save_samples(out / "samples.npz", samples.numpy(), record)
         title = (
             f"LION demo: {', '.join(cfg.classes)}, {n} samples vs {n} val shapes, {cfg.points} points per cloud "
             f"(paper protocol: 2048), {cfg.sampler} {cfg.steps} steps, shape-code temperature "
@@ -530,6 +589,7 @@ class _Run:
             "processes": self.procs,
             "accelerator": self.accelerator,
             "config": dataclasses.asdict(cfg),
+            "protocol": self.protocol(data, record),
             "paths": {
                 "grid": str(out / "samples.png"),
                 "samples": str(out / "samples.npz"),

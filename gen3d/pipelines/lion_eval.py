@@ -49,11 +49,24 @@ def elbo_of_points(
             model's training data (more than :data:`MAX_NORMALISED` of its standard deviations).
     """
     from gen3d.data.io import check_points
-    from gen3d.errors import InputError
     from gen3d.inference.lion import load_lion
 
     clouds = check_points(clouds, source, ndim=(3,))
-    loaded = load_lion(ckpt)
+    return _elbo(load_lion(ckpt), clouds, num_points, samples, batch_size, seed, source)[0]
+
+
+def _elbo(
+    loaded: Any,
+    clouds: np.ndarray,
+    num_points: int | None,
+    samples: int,
+    batch_size: int,
+    seed: int,
+    source: str | Path | None,
+) -> tuple[np.ndarray, int]:
+    """:func:`elbo_of_points` of a loaded checkpoint on checked clouds; returns ``(values, points drawn per cloud)``."""
+    from gen3d.errors import InputError
+
     mean, std = loaded.mean.double().numpy(), loaded.std.double().numpy()
     reach = float(np.abs((clouds.astype(np.float64) - mean) / std).max())
     if not reach <= MAX_NORMALISED:
@@ -79,7 +92,7 @@ def elbo_of_points(
                 out.append(negative_elbo_per_point(vae, x, samples).double().numpy())
     finally:
         torch.set_rng_state(state)
-    return np.concatenate(out)
+    return np.concatenate(out), k
 
 
 def evaluate_elbo(
@@ -100,17 +113,33 @@ def evaluate_elbo(
         json_path: also write the result there.
 
     Returns:
-        ``{"nelbo_per_point": mean, "std", "n", "per_cloud": [...]}`` (also printed).
+        ``{"nelbo_per_point": mean, "std", "n", "per_cloud": [...], "protocol": {...}}`` (the mean also printed);
+        ``protocol`` names the checkpoint and its SHA-256, the data, the points drawn per cloud, the options, gen3d's
+        version and the time.
     """
-    from gen3d.data.io import load_point_set
+    from gen3d.data.io import check_points, load_point_set
+    from gen3d.inference.lion import load_lion
+    from gen3d.pipelines.sample import file_sha256, provenance
     from gen3d.utils import atomic_write_text
 
-    values = elbo_of_points(ckpt, load_point_set(data), num_points, samples, batch_size, seed, source=data)
+    clouds = check_points(load_point_set(data), data, ndim=(3,))
+    values, k = _elbo(load_lion(ckpt), clouds, num_points, samples, batch_size, seed, data)
     result = {
         "nelbo_per_point": float(values.mean()),
         "std": float(values.std()),
         "n": int(len(values)),
         "per_cloud": [float(v) for v in values],
+        "protocol": {
+            "checkpoint": str(ckpt),
+            "checkpoint_sha256": file_sha256(ckpt),
+            "data": {"path": str(data), "clouds": int(len(clouds)), "points_read": int(clouds.shape[1])},
+            "points": k,
+            "subsample": "a seeded subset of each cloud without replacement" if k < clouds.shape[1] else None,
+            "posterior_samples": samples,
+            "batch_size": batch_size,
+            "seed": seed,
+            **provenance(),
+        },
     }
     print(f"negative ELBO: {result['nelbo_per_point']:.4f} nats/point (std {result['std']:.4f}, {result['n']} clouds)")
     if json_path:

@@ -1,12 +1,17 @@
 """Sampling to files: shapes from a LION / PVD checkpoint, images, a turntable and a mesh from a GRAF checkpoint.
 
 LION / PVD (:func:`sample_lion_to_files`): ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the data's
-original frame), one PLY per shape (``<out>/ply/sample_<i>.ply``), a PNG grid (``<out>/samples.png``) and the
-sampler's configuration (``<out>/sampler.json``). The same checkpoint, seed and options give the same samples.
+original frame, and key ``meta``, the sampling record), one PLY per shape (``<out>/ply/sample_<i>.ply``), a PNG grid
+(``<out>/samples.png``) and the sampling record with the sampler's configuration (``<out>/sampler.json``). The same
+checkpoint, seed and options give the same samples.
 
 GRAF (:func:`sample_graf_to_files`): ``images/sample_XX.png`` renders at random training poses (or a given
 ``u``/``v``; the folder holds the samples only, so ``gen3d evaluate images --fake <out>/images`` takes it as it is),
-``grid.png``, a turntable GIF and a marching-cubes mesh of the first sample.
+``grid.png``, ``sampler.json`` (the sampling record), a turntable GIF and a marching-cubes mesh of the first sample.
+
+The sampling record (:func:`sampling_record`) says what made the samples: the checkpoint's path and SHA-256, the
+sampling options, the device, the gen3d version and the time. In ``samples.npz`` it is a JSON string under ``meta``
+(a 0-d unicode array: ``np.load`` reads it with ``allow_pickle=False``; :func:`read_samples_meta` decodes it).
 """
 
 from __future__ import annotations
@@ -14,6 +19,60 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+
+SAMPLES_META_KEY = "meta"
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, as 64 hex digits (read in 1 MiB blocks)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def provenance() -> dict[str, str]:
+    """``{"gen3d_version", "created"}``: the installed gen3d and the current UTC time (ISO 8601, seconds)."""
+    from datetime import datetime, timezone
+
+    from gen3d import __version__
+
+    return {"gen3d_version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def sampling_record(ckpt: str | os.PathLike, model: str, **fields: Any) -> dict[str, Any]:
+    """What made a set of samples: ``{"checkpoint", "checkpoint_sha256", "model", **fields, "gen3d_version",
+    "created"}`` (``fields``: the sampling options, e.g. ``sampler``, ``steps``, ``seed``, ``n``, ``device``)."""
+    return {"checkpoint": str(ckpt), "checkpoint_sha256": file_sha256(ckpt), "model": model, **fields, **provenance()}
+
+
+def save_samples(path: str | os.PathLike, points: Any, record: dict[str, Any]) -> Path:
+    """Write ``samples.npz`` atomically: ``points`` (N, P, 3) under ``points``, ``record`` as JSON under ``meta``."""
+    import json
+
+    import numpy as np
+
+    from gen3d.utils import atomic_path
+
+    p = Path(path)
+    with atomic_path(p) as tmp:
+        np.savez(tmp, points=np.asarray(points, dtype=np.float32), **{SAMPLES_META_KEY: np.asarray(json.dumps(record))})
+    return p
+
+
+def read_samples_meta(path: str | os.PathLike) -> dict[str, Any] | None:
+    """The sampling record of a ``samples.npz`` (None for an archive written without one)."""
+    import json
+
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as data:
+        if SAMPLES_META_KEY not in data.files:
+            return None
+        return json.loads(str(data[SAMPLES_META_KEY]))
 
 
 def sample_lion(
@@ -36,12 +95,33 @@ def sample_lion(
     arguments (on another ``device`` too, up to floating-point rounding). ``device=None`` picks CUDA when it
     is available.
     """
+    points, smp, _ = _sample_lion(
+        ckpt, n, sampler, steps, seed, points, batch_size, eta, use_ema, progress, code_temperature, device
+    )
+    return points, smp
+
+
+def _sample_lion(
+    ckpt: str | os.PathLike,
+    n: int,
+    sampler: str,
+    steps: int | None,
+    seed: int,
+    points: int | None,
+    batch_size: int,
+    eta: float,
+    use_ema: bool,
+    progress: bool,
+    code_temperature: float,
+    device: str | None,
+) -> tuple[Any, Any, dict[str, Any]]:
+    """:func:`sample_lion`, and the sampling record of the result (:func:`sampling_record`)."""
     import numpy as np
     import torch
 
+    from gen3d.diffusion import step_progress
     from gen3d.errors import InputError
     from gen3d.inference.lion import SAMPLING_STAGES, load_lion
-    from gen3d.utils import progress as progress_bar
     from gen3d.utils.device import resolve_device
 
     if n < 1 or batch_size < 1:
@@ -63,33 +143,54 @@ def sample_lion(
     g = torch.Generator().manual_seed(seed)
     chunks = []
     sizes = [min(batch_size, n - i) for i in range(0, n, batch_size)]
-    for b in progress_bar(sizes, "sampling", disable=None if progress else True):
-        x = loaded.net.sample(b, smp, generator=g, num_points=points, code_temperature=code_temperature)
-        chunks.append(loaded.denormalize(x.cpu()).numpy().astype(np.float32))
-    return np.concatenate(chunks), smp
+    walks = 1 if loaded.stage == "pvd" else 2  # LION: the shape-latent prior, then the latent-point prior
+    with step_progress(len(sizes) * walks * len(smp.timesteps), "sampling", disable=None if progress else True):
+        for b in sizes:
+            x = loaded.net.sample(b, smp, generator=g, num_points=points, code_temperature=code_temperature)
+            chunks.append(loaded.denormalize(x.cpu()).numpy().astype(np.float32))
+    out = np.concatenate(chunks)
+    record = sampling_record(
+        ckpt,
+        "pvd" if loaded.stage == "pvd" else "lion",
+        sampler=sampler,
+        steps=steps,
+        seed=seed,
+        n=n,
+        code_temperature=code_temperature,
+        eta=eta,
+        ema=bool(use_ema and float(loaded.hparams.get("ema_decay", 0.999) or 0.0) > 0),  # as load_lion applies it
+        points=int(out.shape[1]),
+        batch_size=batch_size,
+        device=str(device),
+        sampler_config=smp.to_dict(),
+    )
+    return out, smp, record
 
 
 def sample_lion_to_files(
     ckpt: str | os.PathLike, out_dir: str | os.PathLike, n: int, ply: bool = True, **kwargs: Any
 ) -> Path:
-    """Sample ``n`` shapes (:func:`sample_lion`, which takes ``kwargs``) and write them to ``out_dir``."""
-    import numpy as np
+    """Sample ``n`` shapes (:func:`sample_lion`, which takes ``kwargs``) and write them to ``out_dir``; the sampling
+    record goes into ``samples.npz`` (key ``meta``) and ``sampler.json``."""
+    import inspect
+    import json
 
     from gen3d.data.io import save_points
     from gen3d.export.grid import render_point_grid
-    from gen3d.utils import atomic_path
+    from gen3d.utils import atomic_write_text
 
-    points, smp = sample_lion(ckpt, n, **kwargs)
+    options = inspect.signature(sample_lion).bind(ckpt, n, **kwargs)
+    options.apply_defaults()
+    points, _, record = _sample_lion(**options.arguments)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "samples.npz") as tmp:
-        np.savez(tmp, points=points)
+    save_samples(out / "samples.npz", points, record)
     if ply:
         width = max(4, len(str(len(points) - 1)))
         for i, cloud in enumerate(points):
             save_points(out / "ply" / f"sample_{i:0{width}d}.ply", cloud)
     render_point_grid(points[:64], out / "samples.png")
-    smp.save_config(out / "sampler.json")
+    atomic_write_text(out / "sampler.json", json.dumps(record, indent=2) + "\n")
     print(f"gen3d sample: {len(points)} shapes of {points.shape[1]} points -> {out}")
     return out
 
@@ -113,7 +214,8 @@ def sample_graf_to_files(
 
     Args:
         ckpt: GRAF checkpoint.
-        out_dir: output folder: ``images/sample_XX.png``, ``grid.png``, ``turntable.gif``, ``sample_00.ply``.
+        out_dir: output folder: ``images/sample_XX.png``, ``grid.png``, ``sampler.json`` (the sampling record,
+            :func:`sampling_record`), ``turntable.gif``, ``sample_00.ply``.
         n: number of samples.
         size: image side (default the training size).
         seed: seed of the codes (and of the poses when ``u``/``v`` are not given).
@@ -130,9 +232,26 @@ def sample_graf_to_files(
     Returns:
         Paths written.
     """
+    import json
+
+    from gen3d.utils import atomic_write_text
+
     gen, z, c2w = graf_codes_and_poses(ckpt, n, seed, u, v, device)
     out = Path(out_dir)
     written = write_graf_images(gen, z, c2w, size, out)
+    if u is None and v is None:
+        poses = {"poses": "random from the training pose distribution", "u": None, "v": None}
+    else:  # as graf_codes_and_poses: the one not given at the middle of its training range
+        poses = {
+            "poses": "fixed",
+            "u": float(sum(gen.range_u) / 2 if u is None else u),
+            "v": float(sum(gen.range_v) / 2 if v is None else v),
+        }
+    record = sampling_record(
+        ckpt, "graf", seed=seed, n=n, ema=True, image_size=int(size or gen.image_size), **poses, device=str(z.device)
+    )
+    written["record"] = str(out / "sampler.json")
+    atomic_write_text(written["record"], json.dumps(record, indent=2) + "\n")
     if gif:
         written["gif"] = write_graf_turntable(gen, z[0], frames, size, fast, out / "turntable.gif")
     if mesh:

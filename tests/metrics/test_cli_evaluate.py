@@ -5,13 +5,17 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+import gen3d
 from gen3d.cli.main import main
+from gen3d.data.io import resample_points
 from gen3d.metrics import point_cloud_metrics
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,13 +42,82 @@ def test_points_end_to_end_matches_the_library(point_sets, tmp_path, capsys, nat
     printed = capsys.readouterr().out
     got = json.loads(out.read_text())
     expected = point_cloud_metrics(samples, refs, emd="approx")
-    assert got.keys() == expected.keys()
+    assert got.keys() - {"protocol"} == expected.keys()  # the metrics at the top level, as before
     for key, value in expected.items():
         assert got[key] == pytest.approx(value, rel=1e-9)
     assert 0 < got["JSD"] < 1  # the JSON holds the divergence itself; the table prints it x 100
     for header in ("MMD-CD x1e3", "MMD-EMD x1e2", "COV-CD %", "1-NNA-EMD %", "JSD x1e2"):
         assert header in printed
     assert f"{1e2 * got['JSD']:.4f}" in printed and f"{1e3 * got['MMD-CD']:.4f}" in printed
+    # what was compared: both sets, their counts, the options (no resampling: both have 64 points)
+    protocol = got["protocol"]
+    assert protocol["samples"] == {
+        "path": str(s_path), "clouds": 10, "points": 64, "points_read": 64, "resampled": False
+    }  # fmt: skip
+    assert protocol["refs"] == {"path": str(r_path), "clouds": 12, "points": 64, "points_read": 64, "resampled": False}
+    assert protocol["resample"] is None and "resampled" not in printed
+    assert (protocol["norm"], protocol["emd"], protocol["impl"], protocol["seed"], protocol["max"]) == (
+        "none", "approx", "auto", 0, None
+    )  # fmt: skip
+    assert protocol["gen3d_version"] == gen3d.__version__
+    assert datetime.fromisoformat(protocol["created"]).tzinfo is not None
+
+
+def _write_folder(folder: Path, clouds) -> Path:
+    folder.mkdir()
+    for i, cloud in enumerate(clouds):
+        np.save(folder / f"{i:03d}.npy", cloud)
+    return folder
+
+
+def test_points_resamples_refs_with_more_points(tmp_path, capsys, sphere_clouds, box_clouds):
+    """A split folder of larger clouds (a PC15k test split) against samples: the refs are resampled to the samples'
+    count with --seed, and the metrics are those of the same resampling done by hand."""
+    rng = np.random.default_rng(1)
+    samples = np.concatenate([sphere_clouds(rng, 4, 48), box_clouds(rng, 4, 48)])
+    refs = np.concatenate([sphere_clouds(rng, 5, 150), box_clouds(rng, 5, 150)])
+    np.savez(tmp_path / "samples.npz", points=samples)
+    folder = _write_folder(tmp_path / "test", refs)
+    out = tmp_path / "m.json"
+    args = ["evaluate", "points", "--samples", str(tmp_path / "samples.npz"), "--refs", str(folder), "--emd", "none"]
+    assert main([*args, "--seed", "3", "--json", str(out)]) == 0
+    assert "refs resampled from 150 to 48 points (seed 3)" in capsys.readouterr().out
+    got = json.loads(out.read_text())
+    by_hand = np.stack(
+        [cloud[np.sort(np.random.default_rng([3, i]).choice(150, 48, replace=False))] for i, cloud in enumerate(refs)]
+    )
+    assert np.array_equal(resample_points(refs, 48, seed=3), by_hand)
+    expected = point_cloud_metrics(samples, by_hand, emd="none")
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-9), key
+    protocol = got["protocol"]
+    assert protocol["refs"] == {"path": str(folder), "clouds": 10, "points": 48, "points_read": 150, "resampled": True}
+    assert protocol["samples"]["resampled"] is False and protocol["samples"]["points_read"] == 48
+    assert protocol["resample"] == {"points": 48, "seed": 3, "replace": False} and protocol["seed"] == 3
+    # another seed draws other subsets, so other distances
+    assert main([*args, "--seed", "4", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["MMD-CD"] != got["MMD-CD"]
+
+
+def test_points_resamples_larger_samples_and_ragged_folders(tmp_path, capsys, sphere_clouds):
+    """Samples with more points than the refs are resampled too; a folder whose clouds differ is brought to its
+    smallest count (or the other set's, if smaller); EMD then compares equal counts."""
+    rng = np.random.default_rng(2)
+    samples = sphere_clouds(rng, 6, 40)
+    ragged = [sphere_clouds(rng, 1, n)[0] for n in (32, 36, 32, 50, 32, 33)]
+    np.save(tmp_path / "samples.npy", samples)
+    folder = _write_folder(tmp_path / "refs", ragged)
+    out = tmp_path / "m.json"
+    argv = ["evaluate", "points", "--samples", str(tmp_path / "samples.npy"), "--refs", str(folder), "--json", str(out)]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "samples resampled from 40 to 32 points (seed 0)" in printed
+    assert "refs resampled from 32-50 to 32 points (seed 0)" in printed
+    got = json.loads(out.read_text())
+    expected = point_cloud_metrics(resample_points(samples, 32), resample_points(ragged, 32), emd="approx")
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-9), key
+    assert got["protocol"]["refs"]["points_read"] == [32, 50] and got["protocol"]["samples"]["points_read"] == 40
 
 
 def test_points_options_norm_max_and_no_emd(point_sets, tmp_path):
@@ -74,11 +147,10 @@ def test_bad_point_inputs_exit_2_with_one_line(tmp_path, capsys):
     nan = good.copy()
     nan[0, 0, 0] = np.nan
     np.save(tmp_path / "nan.npy", nan)
-    np.save(tmp_path / "other.npy", np.zeros((3, 12, 3), dtype=np.float32))
     cases = [
         (["--samples", str(tmp_path / "missing.npz"), "--refs", str(tmp_path / "good.npy")], "missing.npz"),
         (["--samples", str(tmp_path / "nan.npy"), "--refs", str(tmp_path / "good.npy")], "NaN"),
-        (["--samples", str(tmp_path / "other.npy"), "--refs", str(tmp_path / "good.npy")], "same number of points"),
+        (["--samples", str(tmp_path / "good.npy"), "--refs", str(tmp_path / "good.npy"), "--seed", "-1"], "--seed"),
         (["--samples", str(tmp_path / "good.npy"), "--refs", str(tmp_path / "good.npy"), "--max", "0"], "--max"),
     ]
     for args, needle in cases:
@@ -125,7 +197,32 @@ def test_images_end_to_end_with_default_weights(tmp_path):
     got = json.loads(out.read_text())
     # (FID of identical sets being 0 is checked in test_fid.py with small stand-in networks, which need no
     # 2048-d matrix square root.)
-    assert set(got) == {"FID", "KID", "KID_std"} and got["FID"] > 0 and np.isfinite(got["KID"])
+    assert set(got) == {"FID", "KID", "KID_std", "protocol"} and got["FID"] > 0 and np.isfinite(got["KID"])
+
+
+class _MeanColour(torch.nn.Module):
+    """A stand-in for the Inception network (299 x 299 inputs): 6 features, the channel means and mean squares."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean(dim=(2, 3)), x.square().mean(dim=(2, 3))], dim=1)
+
+
+def test_images_json_records_the_protocol(tmp_path):
+    """``evaluate images`` with a small stand-in network: the metrics at the top level, the protocol beside them."""
+    weights = tmp_path / "stand_in.pt"
+    torch.jit.script(_MeanColour()).save(str(weights))
+    fake, real = _image_folder(tmp_path / "fake", 1, count=5), _image_folder(tmp_path / "real", 2, count=7)
+    out = tmp_path / "fid.json"
+    argv = ["evaluate", "images", "--fake", str(fake), "--real", str(real), "--weights", str(weights)]
+    assert main([*argv, "--device", "cpu", "--kid-subsets", "3", "--seed", "5", "--json", str(out)]) == 0
+    got = json.loads(out.read_text())
+    assert {"FID", "KID", "KID_std"} <= set(got) and np.isfinite(got["FID"])
+    protocol = got["protocol"]
+    assert protocol["fake"] == {"path": str(fake), "images": 5}
+    assert protocol["real"] == {"path": str(real), "images": 7, "cache": None}
+    assert protocol["weights"] == str(weights.resolve()) and protocol["device"] == "cpu"
+    assert (protocol["kid_subsets"], protocol["kid_subset_size"], protocol["seed"]) == (3, 5, 5)
+    assert protocol["gen3d_version"] == gen3d.__version__ and "created" in protocol
 
 
 def test_graf_kind_choices_are_the_image_layouts():

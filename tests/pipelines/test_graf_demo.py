@@ -34,6 +34,7 @@ def test_run_graf_demo_writes_everything(tmp_path):
     saved = json.loads((out / "metrics.json").read_text())
     assert saved["FID"] == pytest.approx(res["FID"]) and set(saved["baselines"]) == {"oracle", "untrained"}
     assert saved["iterations"] == 3 and saved["protocol"]["n_images"] == 6  # two optimiser steps an iteration
+    assert len(saved["protocol"]["checkpoint_sha256"]) == 64 and "gen3d_version" in saved["protocol"]
     assert saved["config"]["iterations"] == 3 and set(saved["seconds"]) >= {"data", "train", "eval", "total"}
     for key in ("checkpoint", "gif"):
         assert (out / saved[key].split("/")[-1]).exists()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -82,7 +85,6 @@ def test_evaluate_graf_protocol(ckpt, tmp_path):
     """GRAF's protocol through the CLI entry: generated images at random poses vs the training images.
 
     Two FIDs (each a 2048 x 2048 matrix square root, ~30 s on 2 cores)."""
-    import json
 
     from gen3d.cli.main import main
     from gen3d.metrics import fid as fidlib
@@ -117,6 +119,11 @@ def test_evaluate_graf_protocol(ckpt, tmp_path):
     ref = fidlib.fid_kid(fake, real, seed=2)
     assert res["FID"] == pytest.approx(ref["FID"], rel=1e-6) and res["KID"] == pytest.approx(ref["KID"], rel=1e-6)
     assert res["FID"] > 0 and res["KID_std"] >= 0
+    protocol = res["protocol"]  # what was compared, beside the unchanged top-level keys
+    assert protocol["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    assert protocol["real"] == {"path": str(real_dir), "kind": "folder", "images": 6}
+    assert (protocol["fake"]["images"], protocol["fake"]["image_size"], protocol["seed"]) == (4, 16, 2)
+    assert protocol["kid_subset_size"] == 4 and "gen3d_version" in protocol and "created" in protocol
 
 
 def test_gen3d_sample_recognises_graf_checkpoints(ckpt, tmp_path):
@@ -131,3 +138,43 @@ def test_gen3d_sample_recognises_graf_checkpoints(ckpt, tmp_path):
     a, b = (np.asarray(Image.open(tmp_path / n / "images" / "sample_01.png")) for n in ("a", "b"))
     assert a.shape == (12, 12, 3) and np.array_equal(a, b)
     assert not (tmp_path / "a" / "samples.npz").exists()
+
+
+class _MeanColour(torch.nn.Module):
+    """A stand-in for the Inception network (299 x 299 inputs): 6 features, the channel means and mean squares."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x.mean(dim=(2, 3)), x.square().mean(dim=(2, 3))], dim=1)
+
+
+def test_gen3d_sample_graf_outputs_feed_evaluate_images_and_record_the_sampling(ckpt, tmp_path):
+    """``OUT/images`` holds the samples only, so ``gen3d evaluate images --fake OUT/images`` takes it as it is;
+    ``OUT/sampler.json`` beside it records the checkpoint, its SHA-256 and the options."""
+    import gen3d
+    from gen3d.cli.main import main
+    from gen3d.data.images import list_image_files
+
+    out = tmp_path / "graf"
+    argv = ["sample", "--ckpt", str(ckpt), "--n", "3", "--size", "12", "--seed", "4", "--v", "0.3", "--no-gif"]
+    assert main([*argv, "--no-mesh", "--device", "cpu", "--out", str(out)]) == 0
+    assert [f.name for f in list_image_files(out / "images")] == [f"sample_{i:02d}.png" for i in range(3)]
+    assert sorted(f.name for f in out.iterdir()) == ["grid.png", "images", "sampler.json"]
+    record = json.loads((out / "sampler.json").read_text())
+    assert record["checkpoint"] == str(ckpt)
+    assert record["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    gen, _ = load_generator(ckpt)
+    expected = {
+        "model": "graf", "seed": 4, "n": 3, "ema": True, "image_size": 12, "poses": "fixed",
+        "u": sum(gen.range_u) / 2, "v": 0.3, "device": "cpu", "gen3d_version": gen3d.__version__,
+    }  # fmt: skip
+    assert {k: record[k] for k in expected} == pytest.approx(expected)
+    weights = tmp_path / "stand_in.pt"
+    torch.jit.script(_MeanColour()).save(str(weights))
+    real = tmp_path / "real"
+    real.mkdir()
+    for i in range(4):
+        Image.fromarray(np.full((16, 16, 3), 50 * i, np.uint8)).save(real / f"{i}.png")
+    fid = tmp_path / "fid.json"
+    argv = ["evaluate", "images", "--fake", str(out / "images"), "--real", str(real), "--weights", str(weights)]
+    assert main([*argv, "--device", "cpu", "--kid-subsets", "2", "--json", str(fid)]) == 0
+    assert json.loads(fid.read_text())["protocol"]["fake"] == {"path": str(out / "images"), "images": 3}

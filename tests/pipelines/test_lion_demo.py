@@ -144,6 +144,28 @@ def test_run_lion_demo_tiny(tmp_path, tiny_config, accelerator):
     assert saved["gaussian"]["1-NNA-CD"] > saved["train_split"]["1-NNA-CD"]  # blobs are told apart, the oracle less
     assert (tmp_path / "samples.png").stat().st_size > 0
     assert np.load(tmp_path / "samples.npz")["points"].shape == (10, 48, 3)
+    # samples.npz records its sampling, metrics.json what it compared (beside the unchanged top-level keys)
+    import hashlib
+
+    from gen3d.pipelines.sample import read_samples_meta
+
+    ckpt = tmp_path / "prior" / "checkpoints" / "last.ckpt"
+    meta = read_samples_meta(tmp_path / "samples.npz")
+    assert (
+        meta["checkpoint"] == str(ckpt) and meta["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    )
+    assert (meta["sampler"], meta["steps"], meta["seed"], meta["n"], meta["points"]) == (
+        cfg.sampler,
+        5,
+        cfg.seed,
+        10,
+        48,
+    )
+    assert meta["code_temperature"] == cfg.code_temperature and meta["processes"] == result["processes"]
+    protocol = saved["protocol"]
+    assert protocol["samples"]["checkpoint_sha256"] == meta["checkpoint_sha256"]
+    assert (protocol["refs"]["clouds"], protocol["refs"]["points"], protocol["emd"]) == (10, 48, "none")
+    assert "gen3d_version" in protocol and "created" in protocol
     # the priors' rate: warm-up, then a cosine over the steps that ends at lr_floor x lr on the last step
     sched = read_checkpoint(tmp_path / "prior" / "checkpoints" / "last.ckpt")["lr_schedulers"][0]
     assert sched["_last_lr"][0] == pytest.approx(cfg.lr * cfg.lr_floor)

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
+from datetime import datetime
 
 import numpy as np
 import pytest
 
+import gen3d
 from gen3d.errors import InputError
 from gen3d.lit.lion_module import LionModule
-from gen3d.pipelines.sample import sample_lion
+from gen3d.pipelines.sample import read_samples_meta, sample_lion
 
 
 @pytest.fixture
@@ -42,6 +47,9 @@ def test_sample_cli_outputs_and_determinism(tmp_path, checkpoints):
     np.testing.assert_allclose(load_points(out1 / "ply" / "sample_0001.ply"), a[1], rtol=1e-6)
     assert (out1 / "samples.png").stat().st_size > 0
     assert json.loads((out1 / "sampler.json").read_text())["sampler"] == "dpm"
+    # the records of both runs differ at most in their creation time
+    first, second = (json.loads((o / "sampler.json").read_text()) for o in (out1, out2))
+    assert {k for k in first if first[k] != second[k]} <= {"created"}
     c, _ = sample_lion(str(checkpoints["prior"]), 3, "dpm", 5, seed=8, batch_size=2, progress=False)
     assert not np.array_equal(a, c)
     # samples are de-normalised: the model frame is (x - mean) / std
@@ -49,6 +57,61 @@ def test_sample_cli_outputs_and_determinism(tmp_path, checkpoints):
     z, _ = sample_lion(str(checkpoints["prior"]), 3, "dpm", 5, seed=7, batch_size=2, progress=False)
     assert np.array_equal(z, a)
     assert np.allclose(z.reshape(-1, 3).mean(0), norm.mean, atol=5 * float(norm.std))
+
+
+def test_sample_records_what_made_the_samples(tmp_path, checkpoints):
+    """``samples.npz`` (key ``meta``, no pickle) and ``sampler.json`` hold the same record: the checkpoint and its
+    SHA-256, the options as given, the device, gen3d's version and the time; the sampler rebuilds from it."""
+    from gen3d.cli.main import main
+    from gen3d.diffusion.samplers.base import Sampler
+
+    ckpt, out = checkpoints["prior"], tmp_path / "s"
+    argv = ["sample", "--ckpt", str(ckpt), "--n", "3", "--sampler", "ddim", "--steps", "4", "--eta", "0.5"]
+    argv += ["--seed", "11", "--points", "20", "--batch-size", "2", "--code-temperature", "1.2", "--no-ema"]
+    assert main([*argv, "--device", "cpu", "--no-ply", "--out", str(out)]) == 0
+    with np.load(out / "samples.npz", allow_pickle=False) as data:
+        assert sorted(data.files) == ["meta", "points"] and data["points"].shape == (3, 20, 3)
+        meta = json.loads(str(data["meta"]))
+    assert meta == read_samples_meta(out / "samples.npz") == json.loads((out / "sampler.json").read_text())
+    assert meta["checkpoint"] == str(ckpt)
+    assert meta["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()
+    expected = {
+        "model": "lion", "sampler": "ddim", "steps": 4, "seed": 11, "n": 3, "code_temperature": 1.2, "eta": 0.5,
+        "ema": False, "points": 20, "batch_size": 2, "device": "cpu", "gen3d_version": gen3d.__version__,
+    }  # fmt: skip
+    assert {k: meta[k] for k in expected} == expected
+    created = datetime.fromisoformat(meta["created"])
+    assert created.tzinfo is not None and abs((datetime.now(created.tzinfo) - created).total_seconds()) < 600
+    smp = Sampler.from_dict(meta["sampler_config"])
+    assert type(smp).__name__ == type(sample_lion(str(ckpt), 1, "ddim", 4, eta=0.5, progress=False)[1]).__name__
+    assert smp.to_dict()["eta"] == 0.5 and smp.to_dict()["num_inference_steps"] == 4
+    # defaults: the EMA weights (the tiny module keeps an average) and the model's point count
+    assert (
+        main(["sample", "--ckpt", str(ckpt), "--n", "1", "--steps", "2", "--no-ply", "--out", str(tmp_path / "d")]) == 0
+    )
+    meta = read_samples_meta(tmp_path / "d" / "samples.npz")
+    assert (meta["sampler"], meta["ema"], meta["points"], meta["eta"], meta["code_temperature"]) == (
+        "ddpm", True, 48, 0.0, 1.0
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600)], ids=["umask022", "umask077"])
+def test_outputs_follow_the_umask(tmp_path, checkpoints, umask, mode):
+    """Every file ``gen3d sample`` and ``gen3d export points`` write has the mode the user's umask gives."""
+    from gen3d.cli.main import main
+
+    out = tmp_path / "s"
+    before = os.umask(umask)
+    try:
+        argv = ["sample", "--ckpt", str(checkpoints["prior"]), "--n", "2", "--steps", "2", "--out", str(out)]
+        assert main(argv) == 0
+        assert main(["export", "points", str(out / "samples.npz"), str(tmp_path / "e" / "cloud.ply")]) == 0
+    finally:
+        os.umask(before)
+    files = [f for f in (*out.rglob("*"), *(tmp_path / "e").rglob("*")) if f.is_file()]
+    names = {f.name for f in files}
+    assert {"samples.npz", "sampler.json", "samples.png", "sample_0000.ply", "cloud_000.ply"} <= names, names
+    assert {f.name: oct(stat.S_IMODE(f.stat().st_mode)) for f in files} == {f.name: oct(mode) for f in files}
 
 
 def test_sample_rejects_vae_checkpoint_and_bad_steps(checkpoints):
@@ -80,7 +143,13 @@ def test_elbo_entry(tmp_path, checkpoints, datamodule):
     np.save(tmp_path / "val.npy", clouds)
     result = evaluate_elbo(checkpoints["vae"], tmp_path / "val.npy", json_path=tmp_path / "e.json")
     assert result["n"] == len(clouds) and np.isfinite(result["nelbo_per_point"])
-    assert json.loads((tmp_path / "e.json").read_text())["n"] == len(clouds)
+    saved = json.loads((tmp_path / "e.json").read_text())
+    assert saved["n"] == len(clouds)
+    protocol = saved["protocol"]  # what was scored: the checkpoint, the data, the points drawn from each cloud
+    assert protocol["checkpoint_sha256"] == hashlib.sha256(checkpoints["vae"].read_bytes()).hexdigest()
+    assert protocol["data"] == {"path": str(tmp_path / "val.npy"), "clouds": len(clouds), "points_read": 60}
+    assert (protocol["points"], protocol["posterior_samples"], protocol["seed"]) == (48, 1, 0)
+    assert protocol["gen3d_version"] == gen3d.__version__
     again = elbo_of_points(checkpoints["vae"], clouds)
     np.testing.assert_allclose(again.mean(), result["nelbo_per_point"])  # seeded: reproducible
     # the bound includes the Laplace normaliser 3 log 2 per point and is worse for scrambled clouds

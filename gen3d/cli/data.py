@@ -132,17 +132,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     multiview = actions.add_parser(
         "multiview",
-        help="render multi-view images of the procedural shapes (GRAF's training images)",
-        description="Ray-cast the procedural shapes' meshes from random poses on the upper hemisphere: "
-        "<out>/<class>_<index>_<view>.png plus multiview.json (the cameras). See docs/graf.md.",
+        help="render multi-view images of the procedural shapes or your imported meshes (GRAF's training images)",
+        description="Ray-cast meshes from random poses on the upper hemisphere into a folder of PNGs plus "
+        "multiview.json (the cameras): the procedural shapes (<out>/<class>_<index>_<view>.png), or with "
+        "--meshes ROOT the meshes of a dataset imported with 'gen3d data import' (<out>/<class>_<id>_<view>.png; "
+        "shapes imported as point clouds are skipped). The same arguments give byte-identical files. "
+        "See docs/graf.md.",
     )
     multiview.add_argument("--out", required=True, help="output folder of PNGs")
-    multiview.add_argument("--classes", default="chair,car,mug", help="comma-separated procedural classes, or 'all'")
-    multiview.add_argument("--per-class", type=count(1, 100000), default=16, help="shapes per class")
-    multiview.add_argument("--views", type=count(1, 10000), default=8, help="views per shape")
-    multiview.add_argument("--size", type=count(8, 4096), default=64, help="image side in pixels")
-    multiview.add_argument("--seed", type=seed(), default=0)
-    multiview.add_argument("--first-index", type=count(0), default=0, help="index of the first shape of each class")
+    multiview.add_argument(
+        "--meshes",
+        default=None,
+        metavar="ROOT",
+        help="render the meshes of this imported dataset (made by 'gen3d data import') instead of procedural shapes",
+    )
+    multiview.add_argument(
+        "--split",
+        choices=("train", "val", "test", "all"),
+        default=None,
+        help="with --meshes: the split of the import to render (default train)",
+    )
+    multiview.add_argument(
+        "--classes",
+        default=None,
+        help="comma-separated classes, or 'all': procedural classes (default chair,car,mug), or with --meshes the "
+        "imported classes (default all)",
+    )
+    multiview.add_argument(
+        "--per-class", type=count(1, 100000), default=None, help="procedural shapes per class (default 16)"
+    )
+    multiview.add_argument("--views", type=count(1, 10000), default=8, help="views per shape (default 8)")
+    multiview.add_argument("--size", type=count(8, 4096), default=64, help="image side in pixels (default 64)")
+    multiview.add_argument("--seed", type=seed(), default=0, help="render seed: shapes, views, colours (default 0)")
+    multiview.add_argument(
+        "--first-index",
+        type=count(0),
+        default=None,
+        help="index of the first procedural shape of each class (default 0)",
+    )
     multiview.set_defaults(func=run_multiview)
 
 
@@ -213,16 +240,48 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_multiview(args: argparse.Namespace) -> int:
-    """``gen3d data multiview``: render the procedural shapes from random poses; prints the folder."""
+    """``gen3d data multiview``: render the procedural shapes, or an import's meshes, from random poses; prints
+    what was written."""
     import json
 
-    from gen3d.data.multiview import MANIFEST, render_multiview
+    from gen3d.data.multiview import MANIFEST, render_mesh_dataset, render_multiview
+    from gen3d.errors import InputError
     from gen3d.utils.fs import check_output_dir
 
+    if args.meshes is None and args.split is not None:
+        raise InputError("--split selects the split of an imported dataset; it needs --meshes ROOT")
+    if args.meshes is not None and (args.per_class is not None or args.first_index is not None):
+        raise InputError("--per-class and --first-index choose procedural shapes; --meshes renders every mesh")
     check_output_dir(args.out, "--out", replaced=True)
-    out = render_multiview(
-        args.out, args.classes, args.per_class, args.views, args.size, args.seed, first_index=args.first_index
+    if args.meshes is None:
+        out = render_multiview(
+            args.out,
+            "chair,car,mug" if args.classes is None else args.classes,
+            16 if args.per_class is None else args.per_class,
+            args.views,
+            args.size,
+            args.seed,
+            first_index=0 if args.first_index is None else args.first_index,
+        )
+        n = len(json.loads((out / MANIFEST).read_text())["images"])
+        print(f"wrote {n} images to {out}")
+        return 0
+    split = args.split or "train"
+    out = render_mesh_dataset(args.out, args.meshes, split, args.classes, args.views, args.size, args.seed)
+    manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    dataset, classes = manifest["dataset"], manifest["config"]["classes"]
+    meshes = f"{dataset['meshes']} mesh{'' if dataset['meshes'] == 1 else 'es'}"
+    print(
+        f"wrote {len(manifest['images'])} images of {meshes} ({args.views} view{'' if args.views == 1 else 's'} "
+        f"each, {args.size} x {args.size}; "
+        f"split {split}; {', '.join(classes)}) from {args.meshes} to {out}"
     )
-    n = len(json.loads((out / MANIFEST).read_text())["images"])
-    print(f"wrote {n} images to {out}")
+    clouds = dataset["skipped_point_clouds"]
+    if clouds:
+        print(f"skipped {clouds} point cloud{'' if clouds == 1 else 's'} (imported without a surface to render)")
+    if dataset["rescaled_to_unit_box"]:
+        print(
+            f"rescaled every mesh to the unit box for rendering (the import used --normalize "
+            f"{dataset['import']['normalize']}; the cameras expect shapes in [-0.5, 0.5]^3)"
+        )
     return 0

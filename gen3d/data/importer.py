@@ -44,10 +44,14 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from gen3d.errors import InputError
+
+if TYPE_CHECKING:  # trimesh is imported where used
+    import trimesh
 
 MESH_SUFFIXES = (".obj", ".ply", ".off", ".stl", ".glb", ".gltf")
 CLOUD_SUFFIXES = (".npy", ".npz")
@@ -362,6 +366,68 @@ def read_shape(source: Source, points: int, seed: int, up: str, normalize: str) 
     cloud, center, scale = frame(cloud, up, normalize, source.path)
     cloud = check_points(cloud, source.path, ndim=(2,))
     return cloud, Shape(source, kind, [float(c) for c in center], scale)
+
+
+def read_manifest(root: str | os.PathLike) -> dict:
+    """The manifest (``dataset.json``) of an import made by :func:`import_shapes`.
+
+    Raises:
+        InputError: ``root`` is not a folder or holds no ``dataset.json`` written by ``gen3d data import``.
+    """
+    r = Path(root)
+    if not r.is_dir():
+        raise InputError("no such folder" if not r.exists() else "expected an imported dataset folder, found a file", r)
+    if not (r / MANIFEST).is_file():
+        meshes = sum(1 for p in r.rglob("*") if p.suffix.lower() in MESH_SUFFIXES and p.is_file())
+        found = f"holds {meshes} mesh files but" if meshes else "holds"
+        raise InputError(
+            f"{found} no {MANIFEST}; expected a dataset made by 'gen3d data import SRC --out DATASET'"
+            + (" (import this folder first)" if meshes else ""),
+            r,
+        )
+    try:
+        content = json.loads((r / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{MANIFEST} is unreadable ({exc})", r) from None
+    generator = content.get("generator") if isinstance(content, dict) else None
+    if generator != GENERATOR:
+        made = f" (it describes a {generator!r} dataset)" if isinstance(generator, str) else ""
+        raise InputError(f"{MANIFEST} was not written by 'gen3d data import'{made}; expected an imported dataset", r)
+    return content
+
+
+def load_source_mesh(manifest: dict, shape: dict) -> trimesh.Trimesh:
+    """The source mesh of one imported shape in gen3d's frame, the frame of its cloud.
+
+    The file is read as the import read it and transformed as its cloud was:
+    ``vertices = (source @ R.T - center) / scale``, ``R`` the ``up`` rotation.
+
+    Args:
+        manifest: the import's manifest (:func:`read_manifest`).
+        shape: one of ``manifest["shapes"]``, of kind ``"mesh"``.
+
+    Returns:
+        The mesh (a ``trimesh.Trimesh``, not processed further).
+
+    Raises:
+        InputError: the shape was imported as a point cloud, or its source file is gone or no longer readable.
+    """
+    import trimesh
+
+    from gen3d.data.meshes import load_mesh
+
+    name = f"{shape['class']}/{shape['id']}"
+    if shape.get("kind") != "mesh":
+        raise InputError(f"shape {name} was imported as a point cloud; it has no mesh")
+    path = Path(manifest["source"]) / shape["source"]
+    if not path.is_file():
+        raise InputError(f"source file of shape {name} is missing (the import reads meshes from their sources)", path)
+    mesh = load_mesh(path)
+    vertices = np.asarray(mesh.vertices, dtype=np.float64)  # (V, 3)
+    if manifest["up"] == "z":
+        vertices = vertices @ Z_UP_TO_Y_UP.T
+    vertices = (vertices - np.asarray(shape["center"], dtype=np.float64)) / float(shape["scale"])
+    return trimesh.Trimesh(vertices=vertices, faces=np.asarray(mesh.faces), process=False)
 
 
 def _reason(exc: Exception) -> str:

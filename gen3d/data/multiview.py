@@ -11,6 +11,9 @@ The shapes are y-up in their canonical frame; they are turned z-up (``(x, y, z) 
 GRAF's sphere. Each shape gets one seeded albedo; the light is fixed in the world, so shading is a
 function of the geometry only.
 
+:func:`render_mesh_dataset` renders the meshes of a dataset imported with ``gen3d data import`` the same way: each
+mesh is read from its source file and put in the y-up unit frame of its cloud, then turned z-up.
+
 GRAF's real-image datasets are thin presets over the image folder reader (:data:`GRAF_DATASETS`):
 ``carla`` (a folder of PNGs), ``celeba`` (``img_align_celeba`` JPGs, 108 x 108 centre crop, random
 horizontal flip) and ``cats`` (``CAT_xx/*.jpg`` after GRAF's ``preprocess_cats.py``, random flip).
@@ -22,7 +25,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -202,14 +205,20 @@ class MultiviewConfig:
                 "need per_class >= 1, views >= 1, size >= 4, supersample >= 1; "
                 f"got {self.per_class}, {self.views}, {self.size}, {self.supersample}"
             )
-        range_u, range_v = self.range_u, self.range_v
-        u0, u1 = (float(x) for x in range_u)
-        v0, v1 = (float(x) for x in range_v)
-        if not (0 <= v0 <= v1 <= 1 and u0 <= u1):
-            raise InputError(f"need 0 <= v0 <= v1 <= 1 and u0 <= u1, got range_u={range_u}, range_v={range_v}")
-        if self.radius <= 0.9:
-            raise InputError(f"radius must exceed the shapes' bounding sphere (0.87), got {self.radius}")
-        self.range_u, self.range_v = (u0, u1), (v0, v1)
+        self.range_u, self.range_v = _check_poses(self.range_u, self.range_v, self.radius)
+
+
+def _check_poses(
+    range_u: Sequence[float], range_v: Sequence[float], radius: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Check the camera ranges and radius; returns the ranges as float pairs."""
+    u0, u1 = (float(x) for x in range_u)
+    v0, v1 = (float(x) for x in range_v)
+    if not (0 <= v0 <= v1 <= 1 and u0 <= u1):
+        raise InputError(f"need 0 <= v0 <= v1 <= 1 and u0 <= u1, got range_u={range_u}, range_v={range_v}")
+    if radius <= 0.9:
+        raise InputError(f"radius must exceed the shapes' bounding sphere (0.87), got {radius}")
+    return (u0, u1), (v0, v1)
 
 
 def shape_mesh_z_up(name: str, index: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -224,49 +233,89 @@ def shape_mesh_z_up(name: str, index: int, seed: int) -> tuple[np.ndarray, np.nd
     return np.asarray(mesh.vertices) @ np.asarray(Y_UP_TO_Z_UP).T, np.asarray(mesh.faces), albedo
 
 
-def _render_shape(out: Path, name: str, index: int, cfg: MultiviewConfig) -> list[dict]:
-    """Render and write the views of shape ``(name, index)`` that ``out`` does not hold yet (a resumed build
-    keeps the others); returns the manifest entries of all its views."""
+def _render_views(
+    out: Path,
+    stem: str,
+    record: dict,
+    rng: np.random.Generator,
+    load: Callable[[], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    cfg: MultiviewConfig | MeshMultiviewConfig,
+) -> list[dict]:
+    """Draw the ``cfg.views`` cameras of one shape from ``rng`` and render those of its views that ``out`` does
+    not hold yet (a resumed build keeps the others) as ``<stem>_<view:02d>.png``.
+
+    Args:
+        out: the folder written.
+        stem: the shape's file-name stem.
+        record: what the manifest says about the shape (class, index or id, ...), before each view's camera.
+        rng: the shape's view generator.
+        load: returns the shape as :func:`render_mesh` takes it, ``(z-up vertices, faces, albedo)``; called at most
+            once, and only when a view is missing.
+        cfg: the camera and image parameters.
+
+    Returns:
+        The manifest entries of all the shape's views.
+    """
     import numpy as np
 
-    from gen3d.data.shapes import shape_seed
     from gen3d.utils.fs import save_png
 
-    rng = np.random.default_rng(shape_seed(cfg.seed, name, index, stream=_VIEW_STREAM))
     (u0, u1), (v0, v1) = cfg.range_u, cfg.range_v
     uv = np.stack([rng.uniform(u0, u1, cfg.views), rng.uniform(v0, v1, cfg.views)], 1)  # (views, 2)
     entries, mesh = [], None
     for view, (u, v) in enumerate(uv):
         c2w = look_at_c2w(cfg.radius * sphere_point(u, v))
-        fname = f"{name}_{index:04d}_{view:02d}.png"
+        fname = f"{stem}_{view:02d}.png"
         if not (out / fname).is_file():
             if mesh is None:
-                mesh = shape_mesh_z_up(name, index, cfg.seed)
+                mesh = load()
             verts, faces, albedo = mesh
             img = render_mesh(verts, faces, c2w, cfg.size, cfg.fov, albedo, cfg.background, cfg.supersample)
             save_png(out / fname, img)
-        entries.append(
-            {
-                "file": fname,
-                "class": name,
-                "index": index,
-                "u": float(u),
-                "v": float(v),
-                "c2w": c2w[:3].round(6).tolist(),
-            }
-        )
+        entries.append({"file": fname, **record, "u": float(u), "v": float(v), "c2w": c2w[:3].round(6).tolist()})
     return entries
 
 
-def _check_output_dir(out: Path) -> None:
+def _render_shape(out: Path, name: str, index: int, cfg: MultiviewConfig) -> list[dict]:
+    """Render and write the views of procedural shape ``(name, index)`` that ``out`` does not hold yet; returns the
+    manifest entries of all its views."""
+    import numpy as np
+
+    from gen3d.data.shapes import shape_seed
+
+    rng = np.random.default_rng(shape_seed(cfg.seed, name, index, stream=_VIEW_STREAM))
+    return _render_views(
+        out,
+        f"{name}_{index:04d}",
+        {"class": name, "index": index},
+        rng,
+        lambda: shape_mesh_z_up(name, index, cfg.seed),
+        cfg,
+    )
+
+
+def _check_output_dir(out: Path, names: Collection[str] | None = None) -> None:
     """Refuse an output folder that holds anything but renders (complete, or interrupted before the manifest
-    was written)."""
-    view = r"[a-z]+_\d{4,}_\d{2,}\.png"  # a render, or (below) the temporary file of one being written
+    was written).
+
+    Args:
+        out: the folder.
+        names: without a manifest, the render file names accepted (those of the render about to replace the
+            folder); None: procedural renders' names, ``<class>_<index>_<view>.png``.
+    """
     if (out / MANIFEST).is_file():
         if not _is_render_manifest(out / MANIFEST):
             raise InputError(f"{MANIFEST} does not describe gen3d renders; choose an empty or new folder", out)
-    elif not all(re.fullmatch(rf"{view}|\.{view}\..+\.png", p.name) for p in out.iterdir()):
-        raise InputError(f"output folder is not empty and holds no {MANIFEST}; choose an empty or new folder", out)
+        return
+    view = r"[a-z]+_\d{4,}_\d{2,}\.png"  # a render, or (below) the temporary file of one being written
+    for p in out.iterdir():
+        if names is None:
+            ours = re.fullmatch(rf"{view}|\.{view}\..+\.png", p.name)
+        else:
+            temporary = re.fullmatch(r"\.(.+\.png)\..+\.png", p.name)
+            ours = p.name in names or (temporary is not None and temporary.group(1) in names)
+        if not ours:
+            raise InputError(f"output folder is not empty and holds no {MANIFEST}; choose an empty or new folder", out)
 
 
 def _is_render_manifest(path: Path) -> bool:
@@ -348,6 +397,260 @@ def render_multiview(
     )
     options = {"generator": "gen3d.multiview", **asdict(cfg)}
     staged_build(out_dir, options, lambda stage: _write_renders(stage, cfg), check=_check_output_dir)
+    return Path(out_dir)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Renders of an imported dataset's meshes
+# ----------------------------------------------------------------------------------------------------
+
+MESH_GENERATOR = "gen3d.multiview.meshes"
+RENDER_SPLITS = ("train", "val", "test", "all")
+
+
+@dataclass
+class MeshMultiviewConfig:
+    """Parameters of a rendered multi-view set of imported meshes (written to the manifest); checked when built.
+
+    ``root`` is the imported dataset (absolute), ``split`` one of :data:`RENDER_SPLITS`, ``classes`` the imported
+    classes rendered; the other fields are those of :class:`MultiviewConfig`.
+    """
+
+    root: str
+    split: str
+    classes: list[str]
+    views: int
+    size: int
+    seed: int
+    radius: float
+    fov: float
+    range_u: tuple[float, float]
+    range_v: tuple[float, float]
+    background: float
+    supersample: int
+
+    def __post_init__(self) -> None:
+        if self.views < 1 or self.size < 4 or self.supersample < 1 or self.seed < 0:
+            raise InputError(
+                "need views >= 1, size >= 4, supersample >= 1, seed >= 0; "
+                f"got {self.views}, {self.size}, {self.supersample}, {self.seed}"
+            )
+        if self.split not in RENDER_SPLITS:
+            raise InputError(f"split must be one of {', '.join(RENDER_SPLITS)}, got {self.split!r}")
+        self.range_u, self.range_v = _check_poses(self.range_u, self.range_v, self.radius)
+
+
+def _mesh_seed(seed: int, cls: str, sid: str, stream: int) -> np.random.SeedSequence:
+    """The seed of one imported shape's views or colour: a function of (seed, class, id, stream) only."""
+    import zlib
+
+    import numpy as np
+
+    return np.random.SeedSequence([int(seed), zlib.crc32(cls.encode("utf-8")), zlib.crc32(sid.encode("utf-8")), stream])
+
+
+def imported_mesh_z_up(
+    manifest: dict, shape: dict, seed: int, rescale: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An imported mesh as the renders see it: vertices in GRAF's z-up world, faces and its seeded albedo.
+
+    Args:
+        manifest: the import's manifest (:func:`gen3d.data.importer.read_manifest`).
+        shape: one of its ``shapes``, of kind ``"mesh"``.
+        seed: the render seed (picks the albedo).
+        rescale: centre the mesh's bounding box and scale its largest side to 1 (for imports normalised other
+            than ``unit-box``); otherwise the mesh keeps the frame of its cloud.
+
+    Returns:
+        ((V, 3) float64 vertices, (F, 3) faces, (3,) albedo).
+    """
+    import numpy as np
+
+    from gen3d.data.importer import load_source_mesh
+
+    mesh = load_source_mesh(manifest, shape)
+    vertices, faces = np.asarray(mesh.vertices, dtype=np.float64), np.asarray(mesh.faces)
+    if rescale:
+        used = vertices[faces.reshape(-1)]  # vertices no face refers to take no part in the render
+        lo, hi = used.min(axis=0), used.max(axis=0)
+        vertices = (vertices - (lo + hi) / 2) / float((hi - lo).max())
+    albedo = shape_albedo(np.random.default_rng(_mesh_seed(seed, shape["class"], shape["id"], _COLOR_STREAM)))
+    return vertices @ np.asarray(Y_UP_TO_Z_UP).T, faces, albedo
+
+
+def _select_shapes(
+    manifest: dict, split: str, classes: Sequence[str] | str | None
+) -> tuple[list[str], list[dict], int]:
+    """The imported classes asked for, their mesh shapes in ``split`` and the number of point clouds left out."""
+    available = list(manifest["classes"])
+    if classes is None or classes == "all":
+        wanted = available
+    else:
+        names = [c.strip() for c in classes.split(",")] if isinstance(classes, str) else [str(c) for c in classes]
+        names = [c for c in names if c]
+        unknown = [c for c in names if c not in available]
+        if unknown or not names:
+            raise InputError(
+                f"unknown imported class {', '.join(map(repr, unknown)) or '(none given)'}; "
+                f"the import holds {', '.join(available)}"
+            )
+        wanted = [c for c in available if c in names]
+    chosen = [s for s in manifest["shapes"] if s["class"] in wanted and split in ("all", s["split"])]
+    meshes = [s for s in chosen if s["kind"] == "mesh"]
+    return wanted, meshes, len(chosen) - len(meshes)
+
+
+def _check_names(shapes: list[dict], views: int) -> list[str]:
+    """The image file names of ``shapes``; refuses two shapes whose names coincide (class ``a_b`` with id ``c``
+    and class ``a`` with id ``b_c``)."""
+    seen: dict[str, str] = {}
+    for s in shapes:
+        stem = f"{s['class']}_{s['id']}"
+        if stem in seen:
+            raise InputError(
+                f"imported shapes {seen[stem]} and {s['class']}/{s['id']} would share the image names {stem}_*.png; "
+                "render their classes separately (--classes) into different folders"
+            )
+        seen[stem] = f"{s['class']}/{s['id']}"
+    return [f"{stem}_{view:02d}.png" for stem in seen for view in range(views)]
+
+
+def _source_fingerprint(manifest: dict, shapes: list[dict]) -> str:
+    """A digest of the rendered source files (path, size, modification time): an edited mesh gives another build."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for s in shapes:
+        path = Path(manifest["source"]) / s["source"]
+        try:
+            st = path.stat()
+        except OSError:
+            raise InputError(
+                f"source file of shape {s['class']}/{s['id']} is missing (the import reads meshes from their sources)",
+                path,
+            ) from None
+        digest.update(f"{s['source']}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _write_mesh_renders(out: Path, cfg: MeshMultiviewConfig, manifest: dict, shapes: list[dict], dataset: dict) -> None:
+    """Render every view of every imported mesh into ``out`` and write the manifest."""
+    import numpy as np
+
+    from gen3d.utils import atomic_write_text
+
+    rescale = dataset["rescaled_to_unit_box"]
+    images = []
+    for s in shapes:
+        cls, sid = s["class"], s["id"]
+        rng = np.random.default_rng(_mesh_seed(cfg.seed, cls, sid, _VIEW_STREAM))
+        record = {"class": cls, "id": sid, "split": s["split"], "source": s["source"]}
+
+        def load(s: dict = s) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            return imported_mesh_z_up(manifest, s, cfg.seed, rescale)
+
+        images.extend(_render_views(out, f"{cls}_{sid}", record, rng, load, cfg))
+    content = {"config": asdict(cfg), "dataset": dataset, "images": images}
+    atomic_write_text(out / MANIFEST, json.dumps(content, indent=1))
+
+
+def render_mesh_dataset(
+    out_dir: str | os.PathLike,
+    root: str | os.PathLike,
+    split: str = "train",
+    classes: Sequence[str] | str | None = None,
+    views: int = 8,
+    size: int = 64,
+    seed: int = 0,
+    *,
+    radius: float = DEFAULT_RADIUS,
+    fov: float = DEFAULT_FOV,
+    range_u: Sequence[float] = DEFAULT_RANGE_U,
+    range_v: Sequence[float] = DEFAULT_RANGE_V,
+    background: float = 1.0,
+    supersample: int = 2,
+) -> Path:
+    """Render ``views`` random views of every mesh of an imported dataset (``gen3d data import``) into a PNG folder.
+
+    The cameras, shading and folder handling are those of :func:`render_multiview`. Each mesh is read from its
+    source file and put in the frame of its cloud (:func:`gen3d.data.importer.load_source_mesh`), then turned
+    z-up; when the import was normalised other than ``unit-box`` (``unit-sphere``, ``none``), every mesh is
+    rescaled to the unit box [-0.5, 0.5]^3 for rendering, so that it fits the cameras. Shapes imported as point
+    clouds have no surface to render and are left out (counted in the manifest).
+
+    Files are ``<out_dir>/<class>_<id>_<view:02d>.png`` plus ``multiview.json``: the parameters, the dataset
+    rendered (its folder, the import's options, the counts, whether the meshes were rescaled) and the camera of
+    every image. Everything is a function of the arguments and the imported files: the views and colour of
+    shape ``(class, id)`` come from seed streams of ``(seed, class, id)``.
+
+    Args:
+        out_dir: output folder (new, empty, or earlier renders, complete or interrupted).
+        root: the imported dataset (holding ``dataset.json``).
+        split: the split rendered, ``"train"``, ``"val"``, ``"test"`` or ``"all"``.
+        classes: imported class names (list, comma-separated string, or None / "all").
+        views: images per shape.
+        size: image side in pixels.
+        seed: render seed (views and colours).
+        radius: camera distance to the origin.
+        fov: field of view in degrees.
+        range_u: azimuth range as fractions of a turn.
+        range_v: GRAF's ``v`` range (polar angle ``arccos(1 - 2 v)`` from +z).
+        background: grey level of the background in [0, 1].
+        supersample: anti-aliasing rays per pixel side.
+
+    Returns:
+        The output folder.
+
+    Raises:
+        InputError: ``root`` is not an import, unknown classes, no mesh in the selection, a missing source file,
+            bad arguments, or ``out_dir`` holds files that are not gen3d renders.
+    """
+    import hashlib
+
+    from gen3d.data.importer import read_manifest
+    from gen3d.utils.staging import staged_build
+
+    if split not in RENDER_SPLITS:
+        raise InputError(f"split must be one of {', '.join(RENDER_SPLITS)}, got {split!r}")
+    root_path = Path(root)
+    manifest = read_manifest(root_path)
+    wanted, shapes, clouds = _select_shapes(manifest, split, classes)
+    cfg = MeshMultiviewConfig(
+        str(root_path.resolve()),
+        split,
+        wanted,
+        views,
+        size,
+        seed,
+        radius,
+        fov,
+        range_u,
+        range_v,
+        background,
+        supersample,
+    )
+    if not shapes:
+        raise InputError(
+            f"no mesh to render in split {split} of {', '.join(wanted)} "
+            + (f"(only {clouds} point clouds, which have no surface)" if clouds else "(it holds no shape)"),
+            root_path,
+        )
+    names = _check_names(shapes, views)
+    dataset = {
+        "manifest_sha256": hashlib.sha256((root_path / "dataset.json").read_bytes()).hexdigest(),
+        "import": {k: manifest[k] for k in ("source", "class", "points", "seed", "split", "up", "normalize")},
+        "meshes": len(shapes),
+        "skipped_point_clouds": clouds,
+        "rescaled_to_unit_box": manifest["normalize"] != "unit-box",
+    }
+    options = {"generator": MESH_GENERATOR, **asdict(cfg), "dataset": dataset}
+    options["sources"] = _source_fingerprint(manifest, shapes)
+    staged_build(
+        out_dir,
+        options,
+        lambda stage: _write_mesh_renders(stage, cfg, manifest, shapes, dataset),
+        check=lambda dest: _check_output_dir(dest, names),
+    )
     return Path(out_dir)
 
 

@@ -5,6 +5,7 @@ Examples::
     gen3d data shapes --out datasets/procedural/data --classes chair,table --per-class 20 --seed 0
     gen3d data import ~/my_meshes --out datasets/mine --class things --points 2048
     gen3d data info datasets/procedural/data
+    gen3d data multiview --meshes datasets/mine --out datasets/mine_views --views 8
 """
 
 from __future__ import annotations

@@ -21,6 +21,21 @@ from gen3d.models.ema import EMA
 from gen3d.models.lion import LION, PointDiffusion
 
 SAMPLING_STAGES = ("prior", "pvd")  # checkpoints that can generate shapes
+DEFAULT_SAMPLER = "ddpm"  # gen3d sample --sampler
+DEFAULT_CODE_TEMPERATURE = 1.0  # gen3d sample --code-temperature
+OTHER_SAMPLER_STEPS = 50  # gen3d sample --steps for every sampler but ddpm
+
+
+def default_sampling_steps(sampler: str, num_train_timesteps: int) -> int:
+    """``gen3d sample``'s default ``--steps``: every training timestep for ddpm, else 50 (at most the timesteps).
+
+    Args:
+        sampler: sampler name.
+        num_train_timesteps: the model's diffusion timesteps (1000 for the presets).
+    """
+    if sampler == "ddpm":
+        return int(num_train_timesteps)
+    return min(OTHER_SAMPLER_STEPS, int(num_train_timesteps))
 
 
 def load_vae_weights(net: LION, path: str | os.PathLike) -> None:

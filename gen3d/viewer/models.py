@@ -13,36 +13,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gen3d.cli.sample import SAMPLERS
+from gen3d.diffusion import SAMPLERS
 from gen3d.errors import InputError
+from gen3d.inference.lion import DEFAULT_CODE_TEMPERATURE, DEFAULT_SAMPLER, default_sampling_steps
 from gen3d.inference.sources import FieldSource, SampleSource, load_checkpoint_source
-
-DEFAULT_SAMPLER = "ddpm"  # gen3d sample --sampler
-DEFAULT_CODE_TEMPERATURE = 1.0  # gen3d sample --code-temperature
-OTHER_SAMPLER_STEPS = 50  # gen3d sample --steps for every sampler but ddpm
 
 __all__ = [
     "DEFAULT_CODE_TEMPERATURE",
     "DEFAULT_SAMPLER",
     "SAMPLERS",
     "Model",
-    "cli_default_steps",
+    "default_sampling_steps",
     "default_steps",
     "open_source",
     "takes_code_temperature",
 ]
-
-
-def cli_default_steps(sampler: str, num_train_timesteps: int) -> int:
-    """``gen3d sample``'s default ``--steps``: every training timestep for ddpm, else 50 (at most the timesteps).
-
-    Args:
-        sampler: sampler name.
-        num_train_timesteps: the model's diffusion timesteps (1000 for the presets).
-    """
-    if sampler == "ddpm":
-        return int(num_train_timesteps)
-    return min(OTHER_SAMPLER_STEPS, int(num_train_timesteps))
 
 
 def default_steps(source: Any, sampler: str) -> int:

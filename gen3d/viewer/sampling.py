@@ -11,9 +11,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from gen3d.diffusion import SAMPLERS
 from gen3d.errors import InputError
-from gen3d.inference.lion import LionSampleSource, slerp
-from gen3d.viewer.models import DEFAULT_CODE_TEMPERATURE, DEFAULT_SAMPLER, SAMPLERS, cli_default_steps
+from gen3d.inference.lion import (
+    DEFAULT_CODE_TEMPERATURE,
+    DEFAULT_SAMPLER,
+    LionSampleSource,
+    default_sampling_steps,
+    slerp,
+)
 
 
 class CliLionSource(LionSampleSource):
@@ -40,7 +46,7 @@ class CliLionSource(LionSampleSource):
 
     def steps_for(self, sampler: str) -> int:
         """``gen3d sample``'s default steps for ``sampler`` on this model."""
-        return cli_default_steps(sampler, self.num_train_timesteps)
+        return default_sampling_steps(sampler, self.num_train_timesteps)
 
     def _check_all(self, sampler: str, steps: int, code_temperature: float) -> None:
         self._check(sampler, steps)

@@ -1,9 +1,13 @@
-"""``gen3d sample``: draw shapes from a trained LION (or PVD) checkpoint, or images from a GRAF checkpoint.
+"""``gen3d sample``: draw shapes from a trained LION, PVD or point-flow checkpoint, or images from a GRAF checkpoint.
 
 LION / PVD: writes ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the data's original frame; key ``meta``, the
 sampling record as JSON), one PLY per shape (``<out>/ply/sample_<i>.ply``), a PNG grid (``<out>/samples.png``) and the
 sampling record (``<out>/sampler.json``: checkpoint and its SHA-256, sampler, steps, seed and the other options, device,
 gen3d version, time). The same checkpoint, seed and options give the same samples.
+
+Point flow (``gen3d train flow``): the same files, with any ``--points`` (every point is drawn independently from one
+shape code). The flow samples in one pass: ``--sampler``, ``--steps`` and ``--eta`` do not apply and are refused;
+``--code-temperature`` scales its sampling noise.
 
 GRAF (recognised from the checkpoint's hyperparameters): ``images/sample_XX.png`` renders at random training poses (or
 ``--u/--v``), ``grid.png``, ``sampler.json`` (the sampling record), a turntable GIF and a marching-cubes mesh of the
@@ -23,9 +27,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``sample`` command."""
     parser = subparsers.add_parser(
         "sample",
-        help="generate shapes from a trained LION, PVD or GRAF checkpoint",
-        description="Generate point clouds from a LION checkpoint (the 'prior' stage of gen3d train lion) or a "
-        "PVD baseline checkpoint (gen3d train pvd), or rendered images, a turntable and a mesh from a GRAF "
+        help="generate shapes from a trained LION, PVD, point-flow or GRAF checkpoint",
+        description="Generate point clouds from a LION checkpoint (the 'prior' stage of gen3d train lion), a "
+        "PVD baseline checkpoint (gen3d train pvd) or a point-flow checkpoint (gen3d train flow; any --points, "
+        "no --sampler/--steps/--eta), or rendered images, a turntable and a mesh from a GRAF "
         "checkpoint (gen3d train graf). The kind is read from the checkpoint.",
     )
     parser.add_argument("--ckpt", required=True, help="checkpoint (.ckpt) of the prior stage")
@@ -33,9 +38,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--sampler",
         choices=SAMPLERS,
-        default="ddpm",
-        help="reverse-process sampler (default ddpm, LION's; dpm-sde at 50 steps matched ddpm at 1000 on the demo "
-        "model, the deterministic ddim/dpm need a longer-trained prior; see docs/lion.md)",
+        default=None,
+        help="reverse-process sampler of LION/PVD (default ddpm, LION's; dpm-sde at 50 steps matched ddpm at 1000 on "
+        "the demo model, the deterministic ddim/dpm need a longer-trained prior; see docs/lion.md)",
     )
     parser.add_argument(
         "--steps",
@@ -48,7 +53,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--code-temperature",
         type=positive(),
         default=1.0,
-        help="LION: factor on the sampled shape codes (default 1, LION's; the demo uses 1.3, see docs/lion.md)",
+        help="LION: factor on the sampled shape codes (default 1, LION's; the demo uses 1.3, see docs/lion.md); "
+        "point flow: scale of its sampling noise (default 1)",
     )
     parser.add_argument("--seed", type=seed(), default=0, help="random seed (default 0)")
     parser.add_argument("--points", type=count(1, 10**7), default=None, help="points per shape (default: the model's)")
@@ -77,12 +83,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Sample and write the outputs (the checkpoint's kind picks the pipeline)."""
-    from gen3d.inference.checkpoint import is_graf_checkpoint, read_checkpoint
+    from gen3d.errors import InputError
+    from gen3d.inference.checkpoint import is_flow_checkpoint, is_graf_checkpoint, read_checkpoint
     from gen3d.pipelines import sample
     from gen3d.utils.fs import check_output_dir
 
     check_output_dir(args.out, "--out")
-    if is_graf_checkpoint(read_checkpoint(args.ckpt)):
+    ckpt = read_checkpoint(args.ckpt)
+    if is_flow_checkpoint(ckpt):
+        given = [f for f, v in (("--sampler", args.sampler), ("--steps", args.steps)) if v is not None]
+        given += ["--eta"] if args.eta != 0.0 else []
+        if given:
+            raise InputError(
+                f"{' and '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to a point-flow checkpoint: "
+                "the flow samples in one pass",
+                args.ckpt,
+            )
+        sample.sample_flow_to_files(
+            args.ckpt, args.out, args.n, ply=not args.no_ply, seed=args.seed, points=args.points,
+            batch_size=args.batch_size, temperature=args.code_temperature, use_ema=not args.no_ema, device=args.device,
+        )  # fmt: skip
+        return 0
+    if is_graf_checkpoint(ckpt):
         res = sample.sample_graf_to_files(
             args.ckpt, args.out, args.n, args.size, args.seed, args.u, args.v, not args.no_gif, not args.no_mesh,
             args.frames, device=args.device,
@@ -92,9 +114,11 @@ def run(args: argparse.Namespace) -> int:
             + "".join(f", {res[k]}" for k in ("record", "gif", "mesh") if k in res)
         )
         return 0
+    from gen3d.inference.lion import DEFAULT_SAMPLER
+
     sample.sample_lion_to_files(
-        args.ckpt, args.out, args.n, ply=not args.no_ply, sampler=args.sampler, steps=args.steps, seed=args.seed,
-        points=args.points, batch_size=args.batch_size, eta=args.eta, use_ema=not args.no_ema,
+        args.ckpt, args.out, args.n, ply=not args.no_ply, sampler=args.sampler or DEFAULT_SAMPLER, steps=args.steps,
+        seed=args.seed, points=args.points, batch_size=args.batch_size, eta=args.eta, use_ema=not args.no_ema,
         code_temperature=args.code_temperature, device=args.device,
     )  # fmt: skip
     return 0

@@ -68,6 +68,12 @@ MODELS: dict[str, ModelEntry] = {
         config="pvd_shapes.yaml",
         callbacks=("gen3d.lit.callbacks:PointCloudSampleCallback",),
     ),
+    "flow": ModelEntry(
+        module="gen3d.lit.flow_module:FlowModule",
+        datamodule="gen3d.data.datamodules:PointCloudDataModule",
+        config="flow_shapes.yaml",
+        callbacks=("gen3d.lit.callbacks:PointCloudSampleCallback",),
+    ),
     "graf": ModelEntry(
         module="gen3d.lit.graf_module:GRAFModule",
         datamodule="gen3d.data.datamodules:GRAFDataModule",

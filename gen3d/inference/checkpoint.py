@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-CKPT_KEY = "gen3d"  # checkpoint entry naming the model family and stage (written by the LION/PVD modules)
+CKPT_KEY = "gen3d"  # checkpoint entry naming the model family and stage (written by the LION/PVD/flow modules)
 
 
 def read_checkpoint(path: str | os.PathLike, lightning: bool = True) -> dict[str, Any]:
@@ -48,6 +48,14 @@ def is_lion_checkpoint(ckpt: dict[str, Any]) -> bool:
     return isinstance(hp.get("config"), dict) and hp.get("stage") in ("vae", "prior") and "norm_mean" in state
 
 
+def is_flow_checkpoint(ckpt: dict[str, Any]) -> bool:
+    """A checkpoint of the point normalizing flow's module (``ckpt["gen3d"]["model"] == "flow"``)."""
+    info, hp, state = ckpt.get(CKPT_KEY), ckpt.get("hyper_parameters"), ckpt.get("state_dict")
+    if not isinstance(info, dict) or not isinstance(hp, dict) or not isinstance(state, dict):
+        return False
+    return info.get("model") == "flow" and isinstance(hp.get("config"), dict) and "norm_mean" in state
+
+
 def is_graf_checkpoint(ckpt: dict[str, Any]) -> bool:
     """A checkpoint of the GRAF module (any of its radiance fields: GRAF, pi-GAN, triplane, voxel)."""
     from gen3d.models.graf.build import FIELDS
@@ -59,7 +67,8 @@ def is_graf_checkpoint(ckpt: dict[str, Any]) -> bool:
 
 
 def checkpoint_kind(ckpt: dict[str, Any]) -> tuple[str, str]:
-    """``(model, stage)`` of a LION/PVD checkpoint: ``("lion", "vae" | "prior")`` or ``("pvd", "pvd")``."""
+    """``(model, stage)`` of a LION/PVD/flow checkpoint: ``("lion", "vae" | "prior")``, ``("pvd", "pvd")`` or
+    ``("flow", "flow")`` (the family and stage the module wrote under ``ckpt["gen3d"]``)."""
     info = ckpt.get(CKPT_KEY) or {}
     hp = ckpt.get("hyper_parameters", {})
     model = info.get("model", hp.get("model", "lion"))
@@ -70,7 +79,7 @@ RESUME_KEYS = {"epoch": int, "global_step": int, "state_dict": dict, "optimizer_
 
 
 def check_resumable(path: str | os.PathLike, model: str, stage: str | None = None) -> dict[str, Any]:
-    """Check that Lightning can resume training ``model`` (``lion``, ``pvd`` or ``graf``) from a checkpoint.
+    """Check that Lightning can resume training ``model`` (``lion``, ``pvd``, ``flow`` or ``graf``) from a checkpoint.
 
     Args:
         path: the checkpoint file.

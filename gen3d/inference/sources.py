@@ -3,7 +3,7 @@
 The viewer talks to models through two small protocols, so it works with any model that implements them
 (and tests can drive it with simple analytic sources):
 
-- :class:`SampleSource` — a generative model of point clouds (e.g. LION): new samples from a seed with a
+- :class:`SampleSource` — a generative model of point clouds (e.g. LION, the point flow): new samples from a seed with a
   chosen sampler and step count, and interpolation between two seeds.
 - :class:`FieldSource` — a generative radiance field (e.g. GRAF): images from a camera pose and the
   density of the field, for orbit views and marching-cubes meshes.
@@ -128,9 +128,18 @@ def load_checkpoint_source(path: str | os.PathLike) -> Any:
 def _register_builtin_adapters() -> None:
     """Register the adapters of gen3d's own model families (their modules are imported when a checkpoint opens)."""
     from gen3d.inference import graf, lion
-    from gen3d.inference.checkpoint import is_graf_checkpoint, is_lion_checkpoint
+    from gen3d.inference.checkpoint import is_flow_checkpoint, is_graf_checkpoint, is_lion_checkpoint
 
     if "lion" not in _ADAPTERS:
         register_adapter("lion", is_lion_checkpoint, lion.build_lion_source)
+    if "flow" not in _ADAPTERS:
+        register_adapter("flow", is_flow_checkpoint, _build_flow_source)
     if "graf" not in _ADAPTERS:
         register_adapter("graf", is_graf_checkpoint, graf.build_graf_source)
+
+
+def _build_flow_source(path: Path, ckpt: dict) -> Any:
+    """The point flow's adapter (:func:`gen3d.inference.flow.build_flow_source`), imported when a checkpoint opens."""
+    from gen3d.inference.flow import build_flow_source
+
+    return build_flow_source(path, ckpt)

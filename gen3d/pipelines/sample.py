@@ -1,9 +1,11 @@
-"""Sampling to files: shapes from a LION / PVD checkpoint, images, a turntable and a mesh from a GRAF checkpoint.
+"""Sampling to files: shapes from a LION / PVD / point-flow checkpoint; images, a turntable and a mesh from a GRAF
+checkpoint.
 
 LION / PVD (:func:`sample_lion_to_files`): ``<out>/samples.npz`` (key ``points``, ``(N, P, 3)`` in the data's
 original frame, and key ``meta``, the sampling record), one PLY per shape (``<out>/ply/sample_<i>.ply``), a PNG grid
 (``<out>/samples.png``) and the sampling record with the sampler's configuration (``<out>/sampler.json``). The same
-checkpoint, seed and options give the same samples.
+checkpoint, seed and options give the same samples. Point flow (:func:`sample_flow_to_files`): the same files; the
+flow samples in one pass, so its record has no sampler configuration.
 
 GRAF (:func:`sample_graf_to_files`): ``images/sample_XX.png`` renders at random training poses (or a given
 ``u``/``v``; the folder holds the samples only, so ``gen3d evaluate images --fake <out>/images`` takes it as it is),
@@ -121,7 +123,7 @@ def _sample_lion(
 
     from gen3d.diffusion import step_progress
     from gen3d.errors import InputError
-    from gen3d.inference.lion import SAMPLING_STAGES, load_lion
+    from gen3d.inference.lion import SAMPLING_STAGES, default_sampling_steps, load_lion
     from gen3d.utils.device import resolve_device
 
     if n < 1 or batch_size < 1:
@@ -130,7 +132,7 @@ def _sample_lion(
     loaded = load_lion(ckpt, use_ema=use_ema)
     if loaded.stage not in SAMPLING_STAGES:
         raise InputError("this checkpoint is from the 'vae' stage; sample from the 'prior' stage's checkpoint", ckpt)
-    steps = steps if steps is not None else (loaded.net.schedule.num_train_timesteps if sampler == "ddpm" else 50)
+    steps = steps if steps is not None else default_sampling_steps(sampler, loaded.net.schedule.num_train_timesteps)
     if not 1 <= steps <= loaded.net.schedule.num_train_timesteps:
         raise InputError(f"--steps must be in [1, {loaded.net.schedule.num_train_timesteps}], got {steps}")
     if not code_temperature > 0:
@@ -173,15 +175,85 @@ def sample_lion_to_files(
     """Sample ``n`` shapes (:func:`sample_lion`, which takes ``kwargs``) and write them to ``out_dir``; the sampling
     record goes into ``samples.npz`` (key ``meta``) and ``sampler.json``."""
     import inspect
+
+    options = inspect.signature(sample_lion).bind(ckpt, n, **kwargs)
+    options.apply_defaults()
+    points, _, record = _sample_lion(**options.arguments)
+    return write_point_samples(out_dir, points, record, ply)
+
+
+def sample_flow(
+    ckpt: str | os.PathLike,
+    n: int,
+    seed: int = 0,
+    points: int | None = None,
+    batch_size: int = 32,
+    temperature: float = 1.0,
+    use_ema: bool = True,
+    device: str | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Generate ``n`` shapes from a point-flow checkpoint; returns ``(points (n, P, 3) float32 numpy, record)``.
+
+    The flow samples in one pass (no sampler or steps) and any number of points from one shape code. Batches draw
+    in order from one generator on ``device`` seeded with ``seed``, so the result depends only on the arguments
+    and the device type. ``record`` is the sampling record (:func:`sampling_record`).
+    """
+    import numpy as np
+    import torch
+
+    from gen3d.errors import InputError
+    from gen3d.inference.flow import load_flow
+    from gen3d.utils.device import resolve_device
+
+    if n < 1 or batch_size < 1:
+        raise InputError(f"--n and --batch-size must be positive, got {n} and {batch_size}")
+    if not temperature > 0:
+        raise InputError(f"--code-temperature must be positive, got {temperature}")
+    device = resolve_device(device)
+    loaded = load_flow(ckpt, use_ema=use_ema)
+    num_points = int(points or loaded.net.cfg.num_points)
+    loaded.net.to(device)
+    g = torch.Generator(device=device).manual_seed(seed)  # the flow draws its noise where it runs
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, n, batch_size):
+            x = loaded.net.sample(min(batch_size, n - i), num_points, generator=g, temperature=temperature)
+            chunks.append(loaded.denormalize(x.cpu()).numpy().astype(np.float32))
+    out = np.concatenate(chunks)
+    record = sampling_record(
+        ckpt,
+        "flow",
+        sampler="flow",
+        steps=None,
+        seed=seed,
+        n=n,
+        temperature=temperature,
+        ema=bool(use_ema and float(loaded.hparams.get("ema_decay", 0.999) or 0.0) > 0),  # as load_flow applies it
+        points=num_points,
+        batch_size=batch_size,
+        device=str(device),
+    )
+    return out, record
+
+
+def sample_flow_to_files(
+    ckpt: str | os.PathLike, out_dir: str | os.PathLike, n: int, ply: bool = True, **kwargs: Any
+) -> Path:
+    """Sample ``n`` shapes from a point-flow checkpoint (:func:`sample_flow`, which takes ``kwargs``) and write the
+    same files as :func:`sample_lion_to_files`."""
+    points, record = sample_flow(ckpt, n, **kwargs)
+    return write_point_samples(out_dir, points, record, ply)
+
+
+def write_point_samples(out_dir: str | os.PathLike, points: Any, record: dict[str, Any], ply: bool = True) -> Path:
+    """Write generated clouds ``(N, P, 3)``: ``samples.npz`` (with the record under ``meta``), ``ply/`` (one PLY per
+    shape, unless ``ply`` is false), ``samples.png`` and ``sampler.json`` (the record)."""
     import json
 
     from gen3d.data.io import save_points
     from gen3d.export.grid import render_point_grid
     from gen3d.utils import atomic_write_text
 
-    options = inspect.signature(sample_lion).bind(ckpt, n, **kwargs)
-    options.apply_defaults()
-    points, _, record = _sample_lion(**options.arguments)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     save_samples(out / "samples.npz", points, record)

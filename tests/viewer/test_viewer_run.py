@@ -171,11 +171,13 @@ def test_every_checkpoint_is_a_model_opened_when_chosen(run):
 
 def test_sampler_choices_and_defaults_are_the_clis(tmp_path, lion_module_factory, save_module, monkeypatch):
     from gen3d.diffusion import SAMPLERS as DIFFUSION_SAMPLERS
+    from gen3d.inference.lion import DEFAULT_SAMPLER
     from gen3d.models.lion import LION
     from gen3d.pipelines.sample import sample_lion
 
     ckpt = save_module(lion_module_factory("prior", timesteps=120), tmp_path / "run" / "checkpoints" / "last.ckpt")
     cli = build_parser().parse_args(["sample", "--ckpt", str(ckpt), "--out", str(tmp_path / "out")])
+    cli.sampler = cli.sampler or DEFAULT_SAMPLER  # unset on the command line: gen3d sample's fallback for LION
     app = build_viewer(ckpt, port=0).start()
     try:
         g = app._gui

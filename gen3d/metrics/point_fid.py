@@ -40,7 +40,16 @@ import torch
 from gen3d.errors import InputError
 from gen3d.utils.device import resolve_device
 
-__all__ = ["ELEVATION_DEG", "CAMERA_DISTANCE", "FOV_DEG", "SHADINGS", "normalize_clouds", "point_fid", "render_views"]
+__all__ = [
+    "CAMERA_DISTANCE",
+    "ELEVATION_DEG",
+    "FOV_DEG",
+    "SHADINGS",
+    "PointFIDReference",
+    "normalize_clouds",
+    "point_fid",
+    "render_views",
+]
 
 ELEVATION_DEG = 30.0
 CAMERA_DISTANCE = 2.6
@@ -173,6 +182,82 @@ def render_views(
     return out
 
 
+class PointFIDReference:
+    """The reference side of P-FID / P-KID, rendered and embedded once, for scoring several sets against it.
+
+    Args:
+        refs: reference clouds (M, Q, 3).
+        weights: Inception TorchScript file (default: :func:`gen3d.metrics.fid.default_weights_path`).
+        views: cameras per cloud.
+        size: image side in pixels.
+        point_size: footprint radius in pixels at size 128.
+        shading: ``"normals"`` or ``"depth"``.
+        batch_size: images per Inception forward pass.
+        device: where to run Inception (default: CUDA when available).
+        render_device: where to render (default CPU, reproducible).
+        progress: show progress bars.
+
+    Raises:
+        InputError: invalid clouds or settings, or no Inception weights.
+    """
+
+    def __init__(
+        self,
+        refs: Any,
+        weights: str | os.PathLike | None = None,
+        views: int = 4,
+        size: int = 128,
+        point_size: float = 2.0,
+        shading: str = "normals",
+        batch_size: int = 50,
+        device: str | None = None,
+        render_device: str | torch.device | None = "cpu",
+        progress: bool | None = None,
+    ):
+        from gen3d.metrics.fid import feature_statistics, load_inception
+
+        self.extractor = load_inception(weights, device=device)  # fails early without weights
+        self.render = {"views": views, "size": size, "point_size": point_size, "shading": shading}
+        self.render_device, self.batch_size, self.progress = render_device, batch_size, progress
+        real = render_views(refs, views, size, point_size, shading, device=render_device)
+        self.stats = feature_statistics(
+            real, self.extractor, batch_size=batch_size, progress=progress, description="Inception (refs)"
+        )
+        self.n_refs = len(real) // views
+
+    def protocol(self, n_samples: int) -> dict[str, Any]:
+        """The settings, the set sizes and the Inception weights id."""
+        r = self.render
+        return {
+            "views": int(r["views"]),
+            "size": int(r["size"]),
+            "point_size": float(r["point_size"]),
+            "shading": r["shading"],
+            "elevation_deg": ELEVATION_DEG,
+            "camera_distance": CAMERA_DISTANCE,
+            "fov_deg": FOV_DEG,
+            "normalization": "per-cloud bounding box centred, largest side 1",
+            "n_samples": int(n_samples),
+            "n_refs": int(self.n_refs),
+            "weights_id": self.extractor.weights_id,
+        }
+
+    def score(self, samples: Any, kid_subsets: int = 100, kid_subset_size: int = 1000, seed: int = 0) -> dict[str, Any]:
+        """``{"PFID", "PKID", "PKID_std", "protocol"}`` of ``samples`` (N, P, 3) against the references."""
+        from gen3d.metrics.fid import feature_statistics, frechet_distance, kernel_inception_distance
+
+        r = self.render
+        fake = render_views(samples, r["views"], r["size"], r["point_size"], r["shading"], device=self.render_device)
+        stats = feature_statistics(
+            fake, self.extractor, batch_size=self.batch_size, progress=self.progress, description="Inception (samples)"
+        )
+        fid = frechet_distance(stats.mu, stats.sigma, self.stats.mu, self.stats.sigma)
+        kid, kid_std = kernel_inception_distance(
+            stats.features, self.stats.features, num_subsets=kid_subsets, subset_size=kid_subset_size, seed=seed
+        )
+        return {"PFID": fid, "PKID": kid, "PKID_std": kid_std, "protocol": self.protocol(len(fake) // r["views"])}
+
+
 def point_fid(
     samples: Any,
     refs: Any,
@@ -191,8 +276,9 @@ def point_fid(
 ) -> dict[str, Any]:
     """P-FID and P-KID between generated and reference point clouds.
 
-    Both sets are rendered by :func:`render_views` with the same settings and scored by
-    :func:`gen3d.metrics.fid.fid_kid` on the renders.
+    Both sets are rendered by :func:`render_views` with the same settings; the renders' Inception statistics give
+    FID and KID as in :func:`gen3d.metrics.fid.fid_kid`. To score several sets against the same references, build
+    one :class:`PointFIDReference` and call its ``score``.
 
     Args:
         samples: generated clouds (N, P, 3).
@@ -217,33 +303,8 @@ def point_fid(
     Raises:
         InputError: invalid clouds or settings, or no Inception weights.
     """
-    from gen3d.metrics.fid import fid_kid, load_inception
-
-    extractor = load_inception(weights, device=device)  # fails early without weights; cached for fid_kid
-    fake = render_views(samples, views, size, point_size, shading, device=render_device)
-    real = render_views(refs, views, size, point_size, shading, device=render_device)
-    scores = fid_kid(
-        fake,
-        real,
-        weights=extractor.path,
-        batch_size=batch_size,
-        kid_subsets=kid_subsets,
-        kid_subset_size=kid_subset_size,
-        seed=seed,
-        device=device,
-        progress=progress,
+    _check_clouds(samples, "samples")  # before the references are rendered and embedded
+    reference = PointFIDReference(
+        refs, weights, views, size, point_size, shading, batch_size, device, render_device, progress
     )
-    protocol = {
-        "views": int(views),
-        "size": int(size),
-        "point_size": float(point_size),
-        "shading": shading,
-        "elevation_deg": ELEVATION_DEG,
-        "camera_distance": CAMERA_DISTANCE,
-        "fov_deg": FOV_DEG,
-        "normalization": "per-cloud bounding box centred, largest side 1",
-        "n_samples": len(fake) // views,
-        "n_refs": len(real) // views,
-        "weights_id": extractor.weights_id,
-    }
-    return {"PFID": scores["FID"], "PKID": scores["KID"], "PKID_std": scores["KID_std"], "protocol": protocol}
+    return reference.score(samples, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size, seed=seed)

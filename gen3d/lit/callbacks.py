@@ -1,6 +1,7 @@
 """Lightning callbacks and plugins: validation samples of the point-cloud models (their metrics and a PNG grid),
 the training-history chart (:class:`LossPlotCallback`), the resolved config in the run folder
-(:class:`RunConfigCallback`) and :class:`AtomicCheckpointIO` (no half-written checkpoint).
+(:class:`RunConfigCallback`), the training time in every checkpoint (:class:`TrainingClock`) and
+:class:`AtomicCheckpointIO` (no half-written checkpoint).
 
 :class:`PointCloudSampleCallback` collects the validation clouds (de-normalised), and at the end of every
 validation asks the module for as many new shapes (``generate``; in the VAE stage: reconstructions of those
@@ -11,6 +12,7 @@ COV and 1-NNA in percent) and writes ``<root>/samples/step_<k>.png``. It runs on
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -178,6 +180,41 @@ class ResumedLogStep(Callback):
         stepped = getattr(loop, "_batches_that_stepped", None)
         if pl_module.automatic_optimization and stepped == trainer.global_step + 1:
             loop._batches_that_stepped = trainer.global_step
+
+
+class TrainingClock(Callback):
+    """Record the wall-clock time spent training in every checkpoint, under ``checkpoint["train_time"]``.
+
+    The record is ``{"seconds", "steps", "threads", "world_size"}``: seconds from the start of fitting to the save
+    (validation included), summed over resumed runs (a resumed run reads the time of the checkpoint it continues);
+    the optimiser steps taken; the CPU threads and processes that did the work. ``gen3d report trilemma`` quotes it
+    as the model's training time.
+    """
+
+    KEY = "train_time"
+
+    def __init__(self) -> None:
+        self._before = 0.0  # seconds of the runs this one resumes
+        self._start: float | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._start = time.perf_counter()
+
+    def seconds(self) -> float:
+        return self._before + (time.perf_counter() - self._start if self._start is not None else 0.0)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[self.KEY] = {
+            "seconds": round(self.seconds(), 3),
+            "steps": int(trainer.global_step),
+            "threads": int(torch.get_num_threads()),
+            "world_size": int(trainer.world_size),
+        }
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        record = checkpoint.get(self.KEY)
+        if isinstance(record, dict) and isinstance(record.get("seconds"), int | float):
+            self._before = float(record["seconds"])
 
 
 class RunConfigCallback(SaveConfigCallback):

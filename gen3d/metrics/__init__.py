@@ -10,12 +10,15 @@ Modules:
     point_fid    ``point_fid`` (P-FID / P-KID of point clouds on fixed renders), ``render_views``
     inception_score  ``inception_score``, ``inception_score_from_logits``, ``image_inception_score``,
                  ``InceptionClassifier``
+    shape_classifier  ``train_shape_classifier``, ``load_or_train_classifier``, ``ShapeClassifier`` (a PointNet or
+                 render-CNN trained on the procedural classes), ``class_scores`` (class IS, class coverage)
 
 Importing this package compiles nothing: the native extension is built on first use (see
 :mod:`gen3d.metrics._native`). The FID module is imported on first access to one of its public names
 (``gen3d.metrics.fid_kid``, ...; the names are those of ``gen3d.metrics.fid.__all__``). The Inception Score functions
 are imported here (binding ``gen3d.metrics.inception_score`` to the function, not the module), and so are
-``point_fid`` and ``render_views`` (``gen3d.metrics.point_fid`` is the function; it loads the FID module when called).
+``point_fid`` and ``render_views`` (``gen3d.metrics.point_fid`` is the function; it loads the FID module when called)
+and the shape classifier's public names (the procedural shapes are imported when a classifier is trained).
 """
 
 from __future__ import annotations
@@ -45,13 +48,25 @@ from gen3d.metrics.point_cloud import (
     point_cloud_metrics,
 )
 from gen3d.metrics.point_fid import point_fid, render_views
+from gen3d.metrics.shape_classifier import (
+    PointNetClassifier,
+    RenderCNNClassifier,
+    ShapeClassifier,
+    class_scores,
+    load_or_train_classifier,
+    train_shape_classifier,
+)
 
 __all__ = [
     "APPROX_REL_EPS",
     "KEYS",
     "PAPER_SCALES",
+    "PointNetClassifier",
     "ReferenceDistances",
+    "RenderCNNClassifier",
+    "ShapeClassifier",
     "chamfer_distance",
+    "class_scores",
     "distance_matrices",
     "emd",
     "emd_approx",
@@ -62,6 +77,7 @@ __all__ = [
     "inception_score_from_logits",
     "format_point_cloud_metrics",
     "jsd_between_point_cloud_sets",
+    "load_or_train_classifier",
     "mmd_cov",
     "nn_distances",
     "nn_distances_ref",
@@ -71,6 +87,7 @@ __all__ = [
     "point_cloud_metrics",
     "point_fid",
     "render_views",
+    "train_shape_classifier",
 ]
 
 

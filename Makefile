@@ -12,7 +12,7 @@ TEST_MARKERS ?= not slow
 # slow small-model training by 5-30x.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: setup sysdeps browser demo test test-all lint format bench clean
+.PHONY: setup sysdeps browser demo trilemma test test-all lint format bench clean
 
 setup: sysdeps $(VENV)/.installed
 
@@ -40,6 +40,11 @@ $(VENV)/.installed: pyproject.toml $(VENV)/.torch
 
 demo: setup
 	COLUMNS=$${COLUMNS:-160} $(VENV)/bin/gen3d demo --out runs/demo  # wide tables when the output is piped
+
+# Every model family trained on the procedural chairs with the same step budget, then `gen3d report trilemma`
+# (scripts/trilemma.sh; about 40 minutes on 2 cores; docs/trilemma.md).
+trilemma: setup
+	COLUMNS=$${COLUMNS:-200} GEN3D=$(VENV)/bin/gen3d bash scripts/trilemma.sh runs/trilemma
 
 # The default set: everything but the tests marked slow (end-to-end training runs, the nvcc compile check).
 test: setup browser

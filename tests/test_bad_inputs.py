@@ -277,6 +277,7 @@ EI = "evaluate images --fake {fx}/imgs --real {fx}/imgs --weights {fx}/standin.p
 EG = "evaluate graf --ckpt {fx}/graf.ckpt --real {fx}/imgs"
 EE = "evaluate elbo --ckpt {fx}/vae.ckpt --data {fx}/set.npy"
 TRAIN = "train lion --config {fx}/base.yaml --out {tmp}/runs"
+REP = "report trilemma {fx}/graf.ckpt --refs {fx}/set.npy --out {tmp}/r --points 32 --no-pfid --no-classifier"
 
 # fmt: off
 CASES = [
@@ -363,6 +364,18 @@ CASES = [
     *_options(EP, "--max", COUNT, "eval-points"),
     *_options(EP, "--batch-size", COUNT, "eval-points"),
     *_options(EP, "--emd", ("fast",), "eval-points"),
+    *_options(EP + " --pfid", "--pfid-views", COUNT, "eval-points"),
+    *_options(EP + " --pfid", "--pfid-size", ("7", "1025", *COUNT), "eval-points"),
+    *_options(EP + " --pfid", "--pfid-shading", ("colour", "NORMALS"), "eval-points"),
+    pytest.param(EP + " --pfid --weights {fx}/missing.pt", "missing.pt", id="eval-points-pfid-weights-missing"),
+    pytest.param(EP + " --pfid --weights {fx}/empty.pt", "empty.pt", id="eval-points-pfid-weights-empty"),
+    pytest.param(EP + " --pfid --weights {fx}/junk.pt", "junk.pt", id="eval-points-pfid-weights-junk"),
+    pytest.param(EP + " --pfid --weights {fx}/adir.npy", "adir.npy", id="eval-points-pfid-weights-folder"),
+    pytest.param(EP + " --pfid-views 2", "--pfid-views", id="eval-points-pfid-option-without-pfid"),
+    pytest.param(EP + " --weights {fx}/standin.pt", "--weights", id="eval-points-weights-without-pfid"),
+    pytest.param(
+        EP + " --pfid --weights {fx}/standin.pt --max 1", "at least 2 clouds", id="eval-points-pfid-one-cloud"
+    ),
     # ---------------------------------------------------------------- evaluate images
     pytest.param(EI.replace("{fx}/imgs --real", "{fx}/missing --real"), "missing", id="eval-images-fake-missing"),
     pytest.param(EI.replace("{fx}/imgs --real", "{fx}/afile --real"), "afile", id="eval-images-fake-is-file"),
@@ -530,6 +543,33 @@ CASES = [
     ),
     pytest.param(TRAIN + " --trainer.max_steps abc", "max_steps", id="train-flag-wrong-type"),
     pytest.param(TRAIN + " --trainer.max_stepz 3", "max_stepz", id="train-flag-unknown"),
+    # ---------------------------------------------------------------- report trilemma RUN... --refs R --out D
+    *[pytest.param(REP.replace("graf.ckpt", n), n, id=f"report-{n}") for n in (
+        "missing.ckpt", "empty.ckpt", "half.ckpt", "junk.ckpt", "list.ckpt", "dict0.ckpt", "nohp.ckpt", "hplist.ckpt",
+        "custom.ckpt", "foreign.ckpt", "vae.ckpt", "grafbad.ckpt", "adir.ckpt", "emptydir",
+    )],
+    pytest.param(REP.replace("graf.ckpt", "graf.ckpt {fx}/graf.ckpt"), "twice", id="report-same-checkpoint-twice"),
+    *[pytest.param(REP.replace("set.npy", n), n, id=f"report-refs-{n}") for n in (
+        "missing.npy", "empty.npy", "half.npy", "junk.npy", "nan.npy", "n2.npy", "n1.npy", "d4.npy", "adir.npy",
+        "emptydir",
+    )],
+    pytest.param(REP + " --oracle {fx}/missing.npy", "missing.npy", id="report-oracle-missing"),
+    pytest.param(REP + " --oracle {fx}/junk.npy", "junk.npy", id="report-oracle-junk"),
+    pytest.param(REP + " --points 100", "--points 100", id="report-points-above-the-refs"),
+    pytest.param(REP.replace("{tmp}/r", "{fx}/afile"), "afile", id="report-out-is-file"),
+    pytest.param(REP.replace("{tmp}/r", "{fx}/afile/r"), "afile", id="report-out-parent-is-file"),
+    pytest.param(REP.replace(" --no-pfid", " --weights {fx}/missing.pt"), "missing.pt", id="report-weights-missing"),
+    pytest.param(REP.replace(" --no-pfid", " --weights {fx}/junk.pt"), "junk.pt", id="report-weights-junk"),
+    pytest.param(REP + " --classes chiar", "chiar", id="report-classes-unknown"),
+    pytest.param(REP + " --emd fast", "--emd", id="report-emd"),
+    pytest.param(REP + " --fast-sampler euler", "--fast-sampler", id="report-fast-sampler"),
+    *_options(REP, "--n", COUNT, "report"),
+    *_options(REP, "--points", COUNT, "report"),
+    *_options(REP, "--seed", SEED, "report"),
+    *_options(REP, "--fast-steps", COUNT, "report"),
+    *_options(REP, "--batch-size", COUNT, "report"),
+    *_options(REP, "--gan-resolution", COUNT, "report"),
+    *_options(REP, "--code-temperature", REAL + ("0", "-1"), "report"),
 ]
 # fmt: on
 
@@ -610,11 +650,16 @@ def test_the_inputs_of_the_cases_are_valid_when_not_broken(fx, tmp_path, capfd):
         main(["evaluate", "points", "--samples", str(fx / "set.npy"), "--refs", str(fx / "set.npz"), "--emd", "none"])
         == 0
     )
+    pfid = ["--pfid", "--pfid-size", "16", "--weights", str(fx / "standin.pt")]
+    assert main(["evaluate", "points", "--samples", str(fx / "set.npy"), "--refs", str(fx / "set.npz"), *pfid]) == 0
     args = ["evaluate", "images", "--fake", str(fx / "imgs"), "--real", str(fx / "imgs"), "--weights"]
     assert main([*args, str(fx / "standin.pt"), "--kid-subset-size", "2"]) == 0
     assert main(["export", "mesh", str(fx / "cloud.npy"), str(tmp_path / "m.obj"), "--depth", "5"]) == 0
     assert main(["export", "turntable", str(fx / "cloud.npy"), str(tmp_path / "t.gif"), "--frames", "2"]) == 0
     assert main(["export", "grid", str(fx / "set.npy"), str(tmp_path / "g.png"), "--size", "16"]) == 0
+    report = f"report trilemma {fx}/graf.ckpt --refs {fx}/set.npy --out {tmp_path}/r --points 32 --no-pfid"
+    assert main([*report.split(), "--no-classifier", "--n", "2", "--gan-resolution", "16"]) == 0
+    assert (tmp_path / "r" / "trilemma.md").is_file()
 
 
 def test_one_case_in_a_subprocess_prints_one_line(fx, tmp_path):

@@ -24,7 +24,7 @@ from gen3d.cli._options import OneLineParser
 from gen3d.errors import Gen3DError
 
 # Preferred order in --help; modules not listed follow alphabetically.
-_ORDER = ["demo", "data", "train", "sample", "evaluate", "export", "view"]
+_ORDER = ["demo", "data", "train", "sample", "evaluate", "report", "export", "view"]
 
 
 def _subcommand_modules() -> list[str]:

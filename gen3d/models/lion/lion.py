@@ -159,6 +159,28 @@ class LION(_PointGenerator):
         """Latents from the priors' frame back to the VAE's."""
         return z_g * self.glb_std + self.glb_mean, h * self.loc_std + self.loc_mean
 
+    @torch.no_grad()
+    def sample_vae_prior(
+        self, n: int, num_points: int | None = None, generator: torch.Generator | None = None
+    ) -> Float[Tensor, "B N 3"]:
+        """Decode latents drawn from the VAE's own prior, ``N(0, I)`` for the shape latent and the latent points,
+        without the latent diffusion models: the VAE as a generator on its own, the baseline that shows what
+        LION's priors add.
+
+        Args:
+            n: number of clouds.
+            num_points: points per cloud (default ``cfg.num_points``).
+            generator: CPU RNG of the latents (same seed, same samples on any device).
+
+        Returns:
+            ``(n, num_points, 3)`` points in the normalised frame.
+        """
+        device = next(self.parameters()).device
+        num_points = num_points or self.cfg.num_points
+        z_g = torch.randn(n, self.cfg.style_dim, generator=generator)
+        h = torch.randn(n, num_points, self.cfg.point_channels, generator=generator)
+        return self.vae.decode(h.to(device), z_g.to(device))
+
     def priors(self) -> nn.ModuleList:
         """The two diffusion networks (what stage 2 trains)."""
         return nn.ModuleList([self.glb_prior, self.loc_prior])

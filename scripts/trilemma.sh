@@ -12,7 +12,7 @@
 set -euo pipefail
 
 OUT=${1:-runs/trilemma}
-STEPS=${STEPS:-1500}
+STEPS=${STEPS:-1200}
 VAE_STEPS=${VAE_STEPS:-200}
 GAN_SHAPES=${GAN_SHAPES:-128}
 GEN3D=${GEN3D:-gen3d}

@@ -1,4 +1,5 @@
-"""EMD: SciPy exact against a brute-force permutation search, the auction solver against exact."""
+"""EMD: the exact solvers (POT, SciPy) against a brute-force permutation search and each other, the auction solver
+against exact."""
 
 from __future__ import annotations
 
@@ -20,17 +21,57 @@ def brute_force_emd(x: np.ndarray, y: np.ndarray) -> float:
     return min(cost[np.arange(n), list(perm)].mean() for perm in itertools.permutations(range(n)))
 
 
+@pytest.mark.parametrize("solver", ["pot", "scipy"])
 @pytest.mark.parametrize("n", [1, 2, 3, 5, 6])
-def test_exact_matches_brute_force_permutations(n):
+def test_exact_matches_brute_force_permutations(n, solver):
+    if solver == "pot":
+        pytest.importorskip("ot")
     rng = np.random.default_rng(n)
     x, y = rng.normal(size=(3, n, 3)), rng.normal(size=(3, n, 3))
-    cost, assignment = emd_exact(torch.tensor(x), torch.tensor(y))
+    cost, assignment = emd_exact(torch.tensor(x), torch.tensor(y), solver=solver)
     expected = [brute_force_emd(x[b], y[b]) for b in range(3)]
     np.testing.assert_allclose(cost.numpy(), expected, rtol=1e-12)
     for b in range(3):  # the assignment is a bijection achieving the cost
         assert sorted(assignment[b].tolist()) == list(range(n))
         achieved = np.linalg.norm(x[b] - y[b][assignment[b].numpy()], axis=-1).mean()
         assert achieved == pytest.approx(expected[b], rel=1e-12)
+
+
+def test_pot_equals_scipy_on_random_and_structured_clouds(sphere_clouds, box_clouds):
+    pytest.importorskip("ot")
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(size=(2, 300, 3)), sphere_clouds(rng, 2, 300), box_clouds(rng, 2, 300)])
+    y = np.concatenate([box_clouds(rng, 2, 300), rng.normal(size=(2, 300, 3)), sphere_clouds(rng, 2, 300)])
+    grid = np.stack(np.meshgrid(*[np.arange(4.0)] * 3, indexing="ij"), -1).reshape(1, 64, 3)  # many equal costs
+    xt, yt = torch.tensor(x), torch.tensor(y)
+    pot_cost, pot_assignment = emd_exact(xt, yt, solver="pot")
+    scipy_cost, _ = emd_exact(xt, yt, solver="scipy")
+    np.testing.assert_allclose(pot_cost.numpy(), scipy_cost.numpy(), rtol=1e-12)
+    for b in range(len(x)):
+        assert sorted(pot_assignment[b].tolist()) == list(range(300))  # a permutation
+    shifted = torch.tensor(grid + 0.5)
+    tie_pot, tie_assignment = emd_exact(torch.tensor(grid), shifted, solver="pot")
+    assert tie_pot.item() == pytest.approx(emd_exact(torch.tensor(grid), shifted, solver="scipy")[0].item(), rel=1e-12)
+    assert sorted(tie_assignment[0].tolist()) == list(range(64))
+
+
+def test_exact_solver_choice_and_fallbacks(monkeypatch):
+    ot = pytest.importorskip("ot")
+    assert emd_module.exact_solver("auto") == "pot"
+    rng = np.random.default_rng(4)
+    x, y = torch.tensor(rng.normal(size=(2, 50, 3))), torch.tensor(rng.normal(size=(2, 50, 3)))
+    expected, _ = emd_exact(x, y, solver="scipy")
+    # a pair POT leaves unsolved (its iteration cap) is solved by SciPy
+    monkeypatch.setattr(ot, "emd", lambda a, b, m, numItermax, log: (np.zeros_like(m), {"result_code": 3}))
+    np.testing.assert_allclose(emd_exact(x, y, solver="pot")[0].numpy(), expected.numpy(), rtol=1e-12)
+    # without POT: auto is SciPy, and asking for POT is an input error
+    monkeypatch.setattr(emd_module, "_pot", lambda: None)
+    assert emd_module.exact_solver("auto") == "scipy"
+    np.testing.assert_allclose(emd_exact(x, y)[0].numpy(), expected.numpy(), rtol=1e-12)
+    with pytest.raises(InputError, match="pip install pot"):
+        emd_exact(x, y, solver="pot")
+    with pytest.raises(ValueError, match="solver"):
+        emd_exact(x, y, solver="hungarian")
 
 
 @pytest.mark.parametrize("n", [1, 2, 4, 6])

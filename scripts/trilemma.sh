@@ -12,7 +12,7 @@
 set -euo pipefail
 
 OUT=${1:-runs/trilemma}
-STEPS=${STEPS:-1200}
+STEPS=${STEPS:-1000}
 VAE_STEPS=${VAE_STEPS:-200}
 GAN_SHAPES=${GAN_SHAPES:-128}
 GEN3D=${GEN3D:-gen3d}
@@ -41,16 +41,18 @@ stage() {
 stage "data: 600 procedural chairs"
 "$GEN3D" data shapes --out "$OUT/data" --classes chair --per-class 600 --points 1536
 DATA=(--data.classes '[chair]' --data.per_class 600 --data.points 1536)
+NOVAL=(--trainer.limit_val_batches 0)  # no validation sampling: the report scores every model once, the same way
 
 stage "LION: VAE $VAE_STEPS steps, then the priors $STEPS steps"
 "$GEN3D" train lion --config lion_shapes --name lion --out "$OUT" --vae-steps "$VAE_STEPS" --prior-steps "$STEPS" \
-    "${DATA[@]}"
+    "${DATA[@]}" "${NOVAL[@]}"
 
 stage "PVD: $STEPS steps"
-"$GEN3D" train pvd --config pvd_shapes --name pvd --out "$OUT" --trainer.max_steps "$STEPS" "${DATA[@]}"
+"$GEN3D" train pvd --config pvd_shapes --name pvd --out "$OUT" --trainer.max_steps "$STEPS" "${DATA[@]}" "${NOVAL[@]}"
 
 stage "point flow: $STEPS steps"
-"$GEN3D" train flow --config flow_shapes --name flow --out "$OUT" --trainer.max_steps "$STEPS" "${DATA[@]}"
+"$GEN3D" train flow --config flow_shapes --name flow --out "$OUT" --trainer.max_steps "$STEPS" "${DATA[@]}" \
+    "${NOVAL[@]}"
 
 stage "3D-aware GAN: $STEPS iterations on renders of $GAN_SHAPES training chairs"
 "$GEN3D" train graf --config graf_shapes --name gan --out "$OUT" --trainer.max_steps $((2 * STEPS)) \

@@ -42,7 +42,7 @@ demo: setup
 	COLUMNS=$${COLUMNS:-160} $(VENV)/bin/gen3d demo --out runs/demo  # wide tables when the output is piped
 
 # Every model family trained on the procedural chairs with the same step budget, then `gen3d report trilemma`
-# (scripts/trilemma.sh; about 40 minutes on 2 cores; docs/trilemma.md).
+# (scripts/trilemma.sh; about 45 minutes on 2 cores; docs/trilemma.md).
 trilemma: setup
 	COLUMNS=$${COLUMNS:-200} GEN3D=$(VENV)/bin/gen3d bash scripts/trilemma.sh runs/trilemma
 

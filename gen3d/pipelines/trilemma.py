@@ -43,9 +43,9 @@ from typing import Any
 import numpy as np
 
 from gen3d.errors import InputError
+from gen3d.metrics.point_cloud import EMD_MODES
 
 FAMILIES = ("lion", "pvd", "flow", "graf")
-EMD_MODES = ("approx", "exact", "none")
 JSON_NAME, MARKDOWN_NAME, PLOT_NAME = "trilemma.json", "trilemma.md", "trilemma.png"
 CLASSIFIER_NAME = "classifier.pt"
 
@@ -291,27 +291,19 @@ def _graf_rows(path: Path, ckpt: dict[str, Any], opts: TrilemmaOptions) -> list[
     return [Row(f"3D-aware GAN ({field_name})", "graf", str(path), sampler, generate, None, seconds, steps)]
 
 
-def rows_for(path: Path, opts: TrilemmaOptions) -> list[Row]:
-    """The rows of one checkpoint (see the module docstring)."""
+def rows_for(path: Path, opts: TrilemmaOptions) -> tuple[list[Row], int | None]:
+    """The rows of one checkpoint (see the module docstring) and the point count its model trained with (None for
+    the GAN), from one read of the checkpoint."""
     family, stage, ckpt = _family(path)
+    config = ckpt.get("hyper_parameters", {}).get("config")
+    points = config.get("num_points") if isinstance(config, dict) else None
     if family in ("lion", "pvd"):
-        return _lion_rows(path, ckpt, stage, opts)
-    if family == "flow":
-        return _flow_rows(path, ckpt, opts)
-    return _graf_rows(path, ckpt, opts)
-
-
-def _model_points(paths: Sequence[Path]) -> int | None:
-    """The smallest training point count of the point models among ``paths`` (None without a point model)."""
-    from gen3d.inference.checkpoint import read_checkpoint
-
-    counts = []
-    for path in paths:
-        hp = read_checkpoint(path).get("hyper_parameters", {})
-        config = hp.get("config")
-        if isinstance(config, dict) and isinstance(config.get("num_points"), int):
-            counts.append(config["num_points"])
-    return min(counts) if counts else None
+        rows = _lion_rows(path, ckpt, stage, opts)
+    elif family == "flow":
+        rows = _flow_rows(path, ckpt, opts)
+    else:
+        rows = _graf_rows(path, ckpt, opts)
+    return rows, points if isinstance(points, int) else None
 
 
 # --------------------------------------------------------------------------------------------- references
@@ -429,9 +421,13 @@ def run_trilemma(
     if opts.emd not in EMD_MODES:
         raise InputError(f"emd must be one of {', '.join(EMD_MODES)}, got {opts.emd!r}")
     ckpts = discover(paths)
-    rows = [row for path in ckpts for row in rows_for(path, opts)]
+    rows, model_points = [], []
+    for path in ckpts:
+        found, points = rows_for(path, opts)
+        rows += found
+        model_points += [points] if points is not None else []
     rows.sort(key=lambda row: FAMILIES.index(row.family))  # stable: the order given within a family
-    points = opts.points or _model_points(ckpts) or 2048
+    points = opts.points or min(model_points, default=2048)
     refs, refs_info = _read_set(opts.refs, points, opts.seed, "references")
     n = opts.n or len(refs)
     classes = _reference_classes(opts.refs, opts.classes)

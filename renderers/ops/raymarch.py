@@ -21,6 +21,7 @@ passes (count, then fill at prefix-sum offsets), so the output is deterministic 
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 from jaxtyping import Bool, Float, Int, UInt8
@@ -39,18 +40,25 @@ def pack_bits(grid: Bool[Tensor, "B X Y Z"]) -> UInt8[Tensor, "B nbytes"]:
     """Pack boolean occupancy grids into bitfields (8 cells per byte, least significant bit first).
 
     Args:
-        grid: occupancy, ``(B, X, Y, Z)``.
+        grid: occupancy, ``(B, X, Y, Z)`` (bool; other dtypes count as occupied where non-zero).
 
     Returns:
         ``(B, ceil(X * Y * Z / 8))`` uint8.
     """
     b = grid.shape[0]
-    flat = grid.reshape(b, -1).to(torch.uint8)  # (B, L)
+    flat = grid.reshape(b, -1)
+    flat = (flat if flat.dtype == torch.bool else flat != 0).view(torch.uint8)  # (B, L) of 0 / 1
     pad = (-flat.shape[1]) % 8
     if pad:
         flat = torch.cat([flat, flat.new_zeros(b, pad)], dim=1)
-    weights = (1 << torch.arange(8, device=grid.device)).to(torch.uint8)  # (8,)
-    return (flat.reshape(b, -1, 8) * weights).sum(dim=-1, dtype=torch.uint8)
+    if sys.byteorder != "little":
+        weights = (1 << torch.arange(8, device=grid.device)).to(torch.uint8)  # (8,)
+        return (flat.reshape(b, -1, 8) * weights).sum(dim=-1, dtype=torch.uint8)
+    # Eight 0/1 bytes read as one little-endian word w = sum_i c_i 2^(8 i). Multiplying by sum_i 2^(56 - 7 i)
+    # moves c_i to bit 56 + i; every other product lands on a distinct lower bit, so nothing carries into the
+    # top byte, which is the packed byte (bit i = cell i).
+    words = flat.contiguous().view(torch.int64)  # (B, nbytes)
+    return ((words * 0x0102040810204080) >> 56).bitwise_and_(0xFF).to(torch.uint8)
 
 
 def unpack_bits(bits: UInt8[Tensor, "B nbytes"], resolution: tuple[int, int, int]) -> Bool[Tensor, "B X Y Z"]:
@@ -108,7 +116,7 @@ def _prepare(
         if resolution is not None and tuple(resolution) != tuple(occupancy.shape[1:]):
             raise ValueError(f"resolution {resolution} does not match the grid {tuple(occupancy.shape[1:])}")
         resolution = tuple(occupancy.shape[1:])
-        bits = pack_bits(occupancy != 0)
+        bits = pack_bits(occupancy)
     resolution = tuple(int(r) for r in resolution)
     if len(resolution) != 3 or min(resolution) < 1:
         raise ValueError(f"resolution must be three positive ints, got {resolution}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -167,6 +168,35 @@ def test_reference_matches_python_loop():
     assert ri.tolist() == [e[0] for e in expected]
     torch.testing.assert_close(ts, torch.tensor([e[1] for e in expected], dtype=torch.float64), atol=1e-12, rtol=0)
     torch.testing.assert_close(te, torch.tensor([e[2] for e in expected], dtype=torch.float64), atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_native_equals_reference_solid(native_device, dtype):
+    """Solid ellipsoids: most rays keep one run of consecutive steps (emitted without grid lookups when filled)."""
+    res = 40
+    axis = (torch.arange(res, dtype=torch.float64) + 0.5) / res * 2 - 1
+    x, y, z = torch.meshgrid(axis, axis, axis, indexing="ij")
+    occupancy = torch.stack([(x / 0.8) ** 2 + (y / 0.6) ** 2 + (z / 0.7) ** 2 <= 1, x**2 + y**2 + z**2 <= 0.5])
+    gen = torch.Generator().manual_seed(7)
+    origins, dirs = _rays(500, dtype, gen, spread=1.0)
+    origins = origins / origins.norm(dim=-1, keepdim=True) * 2.5
+    dirs = -origins + 0.3 * torch.randn(500, 3, generator=gen, dtype=dtype)
+    dirs = dirs / dirs.norm(dim=-1, keepdim=True)
+    aabbs = torch.tensor([-1.0, -1.0, -1.0, 1.0, 1.0, 1.0], dtype=dtype).expand(2, 6)
+    ray_scene = torch.randint(0, 2, (500,), generator=gen)
+    for kwargs in ({}, {"max_samples": 7}, {"near": 2.0, "far": 2.6}):
+        native = _native_on(native_device, origins, dirs, aabbs, occupancy, 0.0173, ray_scene=ray_scene, **kwargs)
+        _assert_same(native, raymarch_ref(origins, dirs, aabbs, occupancy, 0.0173, ray_scene=ray_scene, **kwargs))
+        assert native[0].numel() > 500
+
+
+def test_pack_bits_matches_numpy():
+    gen = torch.Generator().manual_seed(3)
+    for shape in [(1, 1, 1, 1), (2, 3, 5, 7), (3, 16, 16, 16)]:
+        grid = torch.rand(*shape, generator=gen) > 0.5
+        expected = np.packbits(grid.reshape(shape[0], -1).numpy(), axis=1, bitorder="little")
+        assert np.array_equal(pack_bits(grid).numpy(), expected)
+        assert np.array_equal(pack_bits(grid.to(torch.uint8) * 2).numpy(), expected)  # non-zero counts as occupied
 
 
 def test_pack_bits_roundtrip_and_layout():

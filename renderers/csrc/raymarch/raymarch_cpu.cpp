@@ -70,10 +70,12 @@ void CoarseOccupancy(const uint8_t* bits, int64_t n_scenes, const GridInfo& grid
 struct MarchResult {
   int64_t count;    // intervals kept
   int64_t k_first;  // step index of the first kept interval (k_end if none)
+  int64_t k_last;   // step index of the last kept interval (-1 if none)
 };
 
 // Marches one ray from step k_start; calls emit(i, t_start, t_end) for its i-th kept interval and stops after
-// max_samples of them (<= 0: no cap).
+// max_samples of them (<= 0: no cap). With `dense`, the caller knows that the max_samples intervals from k_start
+// on are all kept (an earlier march found them consecutive) and they are emitted without looking at the grid.
 template <typename scalar_t, typename Emit>
 MarchResult MarchRay(
     const scalar_t* o,
@@ -87,6 +89,7 @@ MarchResult MarchRay(
     scalar_t step,
     int64_t max_samples,
     int64_t k_start,
+    bool dense,
     Emit emit) {
   const scalar_t inf = std::numeric_limits<scalar_t>::infinity();
   // Slab test; an axis with d == 0 either contains the origin (no constraint) or misses the box.
@@ -109,7 +112,7 @@ MarchResult MarchRay(
   }
   const scalar_t t_min = std::max(t_enter, near);
   const scalar_t t_max = std::min(t_exit, far);
-  if (!(t_min < t_max) || !std::isfinite(t_max)) return {0, 0};
+  if (!(t_min < t_max) || !std::isfinite(t_max)) return {0, 0, -1};
 
   // Cells per unit length along each axis; the cell of a point p is floor((p - lo) * scale), clamped.
   // Everything the inner loop reads is copied to locals (no aliasing with the output arrays).
@@ -128,9 +131,10 @@ MarchResult MarchRay(
   const double k_end_d = std::ceil((static_cast<double>(t_max) - t_min) / step) + 2.0;
   const int64_t k_end = static_cast<int64_t>(std::min(k_end_d, 9.0e15));
 
-  // Clamped floor of u (equal to clamp(floor(u), 0, res - 1) for finite u), by comparisons and truncation.
-  auto cell_of = [](scalar_t u, scalar_t res_f, int64_t res) -> int64_t {
-    return u < scalar_t(0) ? 0 : (u >= res_f ? res - 1 : static_cast<int64_t>(u));
+  // Clamped floor of u (equal to clamp(floor(u), 0, res - 1) for finite u): clamping u to [0, res - 1] first
+  // makes truncation a floor, without branches.
+  auto cell_of = [](scalar_t u, scalar_t res_f, int64_t) -> int64_t {
+    return static_cast<int64_t>(std::min(std::max(u, scalar_t(0)), res_f - scalar_t(1)));
   };
   // Interval k and the cell holding its midpoint; false when interval k does not exist.
   auto interval = [&](int64_t k, scalar_t& t0, scalar_t& t1, int64_t* cell) -> bool {
@@ -193,8 +197,18 @@ MarchResult MarchRay(
     return hi;
   };
 
+  if (dense) {  // the same arithmetic as `interval`, without the cell lookups
+    for (int64_t i = 0; i < max_samples; ++i) {
+      const scalar_t t0 = t_min + static_cast<scalar_t>(k_start + i) * step;
+      const scalar_t t0_step = t0 + step;
+      emit(i, t0, std::min(t0_step, t_max));
+    }
+    return {max_samples, k_start, k_start + max_samples - 1};
+  }
+
   int64_t count = 0;
   int64_t k_first = k_end;
+  int64_t k_last = -1;
   int64_t k = k_start;
   int64_t stepping_cell = -1;  // empty cell whose short run is being stepped through
   scalar_t t0, t1;
@@ -203,6 +217,7 @@ MarchResult MarchRay(
     const int64_t l = (cell[0] * ry + cell[1]) * rz + cell[2];
     if ((bits[l >> 3] >> (l & 7)) & 1) {
       if (count == 0) k_first = k;
+      k_last = k;
       emit(count, t0, t1);
       ++count;
       if (count == max_samples) break;
@@ -231,7 +246,7 @@ MarchResult MarchRay(
     }
     k = run_end(k, cell, 0, guess);
   }
-  return {count, k_first};
+  return {count, k_first, k_last};
 }
 
 template <typename scalar_t>
@@ -251,6 +266,7 @@ void RayMarchKernel(
     const int64_t* offsets,  // nullptr: count pass
     int64_t* counts,
     int64_t* k_first,
+    uint8_t* dense,  // whether a ray's kept intervals are consecutive steps
     int64_t* out_ray_indices,
     scalar_t* out_t_starts,
     scalar_t* out_t_ends) {
@@ -264,14 +280,15 @@ void RayMarchKernel(
     const scalar_t* box = aabbs + 6 * s;
     if (offsets == nullptr) {
       const MarchResult res = MarchRay<scalar_t>(o, d, box, scene_bits, scene_coarse, grid, near[r], far[r], step,
-                                                 max_samples, 0, [](int64_t, scalar_t, scalar_t) {});
+                                                 max_samples, 0, false, [](int64_t, scalar_t, scalar_t) {});
       counts[r] = res.count;
       k_first[r] = res.k_first;
+      dense[r] = res.k_last - res.k_first + 1 == res.count;
     } else if (counts[r] > 0) {
       // Resume at the first kept interval and stop after the counted ones.
       const int64_t base = offsets[r];
       MarchRay<scalar_t>(o, d, box, scene_bits, scene_coarse, grid, near[r], far[r], step, counts[r], k_first[r],
-                         [&](int64_t i, scalar_t t0, scalar_t t1) {
+                         dense[r] != 0, [&](int64_t i, scalar_t t0, scalar_t t1) {
                            out_ray_indices[base + i] = r;
                            out_t_starts[base + i] = t0;
                            out_t_ends[base + i] = t1;
@@ -306,6 +323,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> RayMarchCpu(
   CoarseOccupancy(bits.data_ptr<uint8_t>(), bits.size(0), grid, coarse.data_ptr<uint8_t>());
   auto counts = at::zeros({n_rays}, ray_scene.options());
   auto k_first = at::zeros({n_rays}, ray_scene.options());
+  auto dense = at::zeros({n_rays}, bits.options());
   at::Tensor ray_indices, t_starts, t_ends;
   AT_DISPATCH_FLOATING_TYPES(origins.scalar_type(), "RayMarchCpu", [&] {
     const scalar_t step_s = static_cast<scalar_t>(step);
@@ -313,7 +331,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> RayMarchCpu(
         origins.data_ptr<scalar_t>(), dirs.data_ptr<scalar_t>(), ray_scene.data_ptr<int64_t>(),
         bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(), aabbs.data_ptr<scalar_t>(), near.data_ptr<scalar_t>(),
         far.data_ptr<scalar_t>(), grid, step_s, max_samples, n_rays, nullptr, counts.data_ptr<int64_t>(),
-        k_first.data_ptr<int64_t>(), nullptr, nullptr, nullptr);
+        k_first.data_ptr<int64_t>(), dense.data_ptr<uint8_t>(), nullptr, nullptr, nullptr);
     const auto inclusive = at::cumsum(counts, 0);
     const int64_t total = n_rays > 0 ? inclusive[n_rays - 1].item<int64_t>() : 0;
     const auto offsets = inclusive.sub(counts).contiguous();
@@ -326,7 +344,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> RayMarchCpu(
           bits.data_ptr<uint8_t>(), coarse.data_ptr<uint8_t>(), aabbs.data_ptr<scalar_t>(),
           near.data_ptr<scalar_t>(), far.data_ptr<scalar_t>(), grid, step_s, max_samples, n_rays,
           offsets.data_ptr<int64_t>(), counts.data_ptr<int64_t>(), k_first.data_ptr<int64_t>(),
-          ray_indices.data_ptr<int64_t>(), t_starts.data_ptr<scalar_t>(), t_ends.data_ptr<scalar_t>());
+          dense.data_ptr<uint8_t>(), ray_indices.data_ptr<int64_t>(), t_starts.data_ptr<scalar_t>(), t_ends.data_ptr<scalar_t>());
     }
   });
   return std::make_tuple(ray_indices, t_starts, t_ends);

@@ -182,29 +182,38 @@ def test_point_cloud_metrics_keys_scales_and_emd_none(native, sphere_clouds):
 def test_reference_distances_computed_once_give_the_same_metrics(native, sphere_clouds, box_clouds, monkeypatch):
     import pickle
 
+    import gen3d.metrics.nearest as nearest_module
     import gen3d.metrics.point_cloud as pc
 
     rng = np.random.default_rng(6)
     refs = sphere_clouds(rng, 7, 64)
     sets = [sphere_clouds(rng, 6, 64), box_clouds(rng, 5, 64)]
     plain = [point_cloud_metrics(s, refs, emd="approx") for s in sets]
-    calls = []
-    real = pc.pairwise_distances
+    calls, solved = [], []
+    real, real_emd = pc.pairwise_distances, nearest_module.emd_rows
     monkeypatch.setattr(pc, "pairwise_distances", lambda *a, **k: calls.append((a, k)) or real(*a, **k))
+    monkeypatch.setattr(nearest_module, "emd_rows", lambda x, *a: solved.append(len(x)) or real_emd(x, *a))
     cache = ReferenceDistances(refs)
     cached = [point_cloud_metrics(s, refs, emd="approx", ref_distances=cache) for s in sets]
     assert cached == plain  # the same numbers, key for key
-    # per set: samples x refs and samples x samples under CD and EMD; refs x refs once per distance
+    # per set: Chamfer samples x refs and samples x samples; Chamfer refs x refs once (EMD: nearest neighbours)
     rr = [k for a, k in calls if a[1] is None and a[0] is cache.refs]
-    assert len(calls) == 2 * 4 + 2 and len(rr) == 2
-    # it survives pickling (a forked worker fills it) and keeps the matrices
+    assert len(calls) == 2 * 2 + 1 and len(rr) == 1
+    # it survives pickling (a forked worker fills it) and keeps what it computed: no reference pair again
     again = pickle.loads(pickle.dumps(cache))
     calls.clear()
+    solved.clear()
     assert point_cloud_metrics(sets[0], refs, emd="approx", ref_distances=again) == plain[0]
-    assert len(calls) == 4
-    # EMD with another accuracy is another matrix
-    point_cloud_metrics(sets[0], refs, emd="approx", rel_eps=0.01, ref_distances=again)
-    assert len([k for a, k in calls if a[1] is None and a[0] is again.refs]) == 1
+    fresh = ReferenceDistances(refs)
+    fresh.matrix("emd")  # the full reference matrix: the search needs no reference pair
+    n_again = sum(solved)
+    solved.clear()
+    assert point_cloud_metrics(sets[0], refs, emd="approx", ref_distances=fresh) == plain[0]
+    assert len(calls) == 2 + 1 + 3 and n_again == sum(solved) > 0  # Chamfer refs x refs: a fresh cache
+    # full matrices give the same numbers through the cache
+    assert point_cloud_metrics(sets[1], refs, emd="approx", ref_distances=again, emd_full=True) == plain[1]
+    # EMD with another accuracy is other values
+    assert again.emd_values("approx", 0.01) is None
     with pytest.raises(ValueError, match="other references"):
         point_cloud_metrics(sets[0], refs[:6], emd="none", ref_distances=cache)
     with pytest.raises(ValueError, match="other references"):

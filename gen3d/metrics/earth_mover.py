@@ -186,6 +186,16 @@ def emd_approx(
 
 def _approx(x: Tensor, y: Tensor, rel_eps: float, impl: str) -> tuple[Tensor, Tensor]:
     """:func:`emd_approx` on checked CPU inputs."""
+    cost, assignment, _ = _auction(x, y, rel_eps, impl, None)
+    return cost, assignment
+
+
+def _auction(
+    x: Tensor, y: Tensor, rel_eps: float, impl: str, stop_above: np.ndarray | None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The auction on checked CPU inputs: (cost (B,), assignment (B, N), lower bound (B,)); cost is NaN for a
+    pair given up because its lower bound went above ``stop_above`` (the exact solver, without the native
+    extension, never gives up)."""
     global _warned_fallback
     module = resolve(impl)
     if module is None:
@@ -197,11 +207,16 @@ def _approx(x: Tensor, y: Tensor, rel_eps: float, impl: str) -> tuple[Tensor, Te
                 stacklevel=2,
             )
             _warned_fallback = True
-        return emd_exact(x, y)
+        cost, assignment = emd_exact(x, y)
+        return cost, assignment, cost.clone()
     if x.shape[0] == 0:
-        return torch.zeros(0, dtype=torch.float64), torch.zeros(0, x.shape[1], dtype=torch.long)
-    cost, assignment = module.emd_auction(x.contiguous(), y.contiguous(), float(rel_eps))
-    return cost, assignment
+        empty = torch.zeros(0, dtype=torch.float64)
+        return empty, torch.zeros(0, x.shape[1], dtype=torch.long), empty
+    stop = torch.full((x.shape[0],), np.inf, dtype=torch.float64)
+    if stop_above is not None:
+        stop = torch.from_numpy(np.asarray(stop_above, dtype=np.float64)).clone()
+    cost, assignment, lower = module.emd_auction(x.contiguous(), y.contiguous(), float(rel_eps), stop)
+    return cost, assignment, lower
 
 
 def emd(
@@ -236,8 +251,27 @@ def emd(
 
 def emd_rows(x: Tensor, y: Tensor, method: str, rel_eps: float = APPROX_REL_EPS, impl: str = "auto") -> np.ndarray:
     """EMD of already checked CPU batches of equal-size clouds as float64 numpy (for matrices)."""
+    return emd_rows_bounded(x, y, method, rel_eps, impl)[0]
+
+
+def emd_rows_bounded(
+    x: Tensor,
+    y: Tensor,
+    method: str,
+    rel_eps: float = APPROX_REL_EPS,
+    impl: str = "auto",
+    stop_above: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`emd_rows` that may give up pairs it proves to be above ``stop_above`` (for nearest-neighbour searches).
+
+    Returns:
+        values: (B,) float64, NaN for a pair given up (only ``"approx"`` gives up pairs).
+        lower: (B,) float64 lower bounds of the exact EMD (the value itself for ``"exact"``).
+    """
     if method == "exact":
-        return _exact(x, y)[0].numpy()
+        cost = _exact(x, y)[0].numpy()
+        return cost, cost.copy()
     if method == "approx":
-        return _approx(x, y, rel_eps, impl)[0].numpy()
+        cost, _, lower = _auction(x, y, rel_eps, impl, stop_above)
+        return cost.numpy(), lower.numpy()
     raise ValueError(f"method must be one of {METHODS}, got {method!r}")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from gen3d.metrics.earth_mover import emd_rows
+from gen3d.metrics.earth_mover import emd_rows_bounded
 from gen3d.metrics.emd_bounds import lower_bounds, sliced_features
 from gen3d.utils import progress as progress_bar
 
@@ -47,7 +47,9 @@ class EmdNearest:
     sample_beats_ref: np.ndarray  # (S,) bool: another sample is strictly nearer than the nearest reference
     ref_ties_sample: np.ndarray  # (R,) bool: another reference is at most as far as the nearest sample
     ref_values: np.ndarray  # (R, R) the reference-to-reference distances computed (NaN where not)
+    ref_lower: np.ndarray  # (R, R) lower bounds of the reference pairs given up (NaN elsewhere)
     pairs_computed: int  # EMD pairs solved
+    pairs_given_up: int  # solves stopped early: their lower bound proved them too far to matter
     pairs_total: int  # pairs of the three full matrices (symmetric halves counted once)
 
 
@@ -74,18 +76,31 @@ class _Query:
     def _beats(self, v: float) -> bool:
         return v < self.threshold if self.strict else v <= self.threshold
 
-    def next_candidate(self, values: np.ndarray) -> int | None:
-        """Take in the computed candidates at the front; the next one to compute, or None once resolved."""
+    def _useless(self, bound: float, c: int) -> bool:
+        """Whether an entry of at least ``bound`` at index c cannot change the answer."""
+        if self.threshold is not None:
+            return not self._beats(bound)
+        return bound > self.value or (bound == self.value and c > self.index)
+
+    @property
+    def stop(self) -> float:
+        """The solver may give up an entry it proves to be above this."""
+        return self.value if self.threshold is None else self.threshold
+
+    def next_candidate(self, values: np.ndarray, raised: np.ndarray) -> int | None:
+        """Take in the computed candidates at the front; the next one to compute, or None once resolved.
+
+        ``raised`` holds better lower bounds of entries whose solve was given up (NaN elsewhere).
+        """
         while self.position < len(self.order):
             c = int(self.order[self.position])
             v = values[c]
             if np.isnan(v):
-                bound = self.bounds[self.position]
-                if self.threshold is not None:
-                    if not self._beats(bound):
-                        break  # every remaining entry is at least its bound: none beats the threshold
-                elif bound > self.value or (bound == self.value and c > self.index):
-                    break  # this and every later candidate is at least its bound: none can be nearer
+                if self._useless(self.bounds[self.position], c):
+                    break  # this and every later candidate is at least its bound: none can matter
+                if not np.isnan(raised[c]) and self._useless(raised[c], c):
+                    self.position += 1  # given up earlier, and still of no use
+                    continue
                 return c
             if self.threshold is not None and self._beats(v):
                 self.found = True
@@ -100,31 +115,45 @@ class _Query:
 class _Block:
     """One distance matrix between set ``a`` and set ``b`` (or ``a`` and itself), filled on demand."""
 
-    def __init__(self, a: Tensor, b: Tensor | None, bounds: np.ndarray, values: np.ndarray | None = None):
+    def __init__(
+        self, a: Tensor, b: Tensor | None, bounds: np.ndarray, known: tuple[np.ndarray, np.ndarray] | None = None
+    ):
         self.a, self.b = a, (a if b is None else b)
         self.symmetric = b is None
         self.bounds = bounds
-        self.values = np.full(bounds.shape, np.nan) if values is None else values
+        self.values = np.full(bounds.shape, np.nan)
+        self.raised = np.full(bounds.shape, np.nan)  # lower bounds from solves given up
+        if known is not None:
+            self.values[:], self.raised[:] = known
         if self.symmetric:
             np.fill_diagonal(self.values, np.inf)
         self.rows: list[_Query] = []
         self.cols: list[_Query] = []
 
-    def requests(self) -> set[tuple[int, int]]:
-        """The pairs (i, j) the unresolved rows and columns ask for next (i < j when symmetric)."""
-        pairs = set()
+    def requests(self) -> dict[tuple[int, int], float]:
+        """The pairs (i, j) the unresolved rows and columns ask for next (i < j when symmetric), each with the
+        value above which no asking query needs it."""
+        pairs: dict[tuple[int, int], float] = {}
+
+        def ask(pair: tuple[int, int], stop: float) -> None:
+            pairs[pair] = max(stop, pairs.get(pair, -np.inf))
+
         for i, query in enumerate(self.rows):
-            if not query.done and (c := query.next_candidate(self.values[i])) is not None:
-                pairs.add((min(i, c), max(i, c)) if self.symmetric else (i, c))
+            if not query.done and (c := query.next_candidate(self.values[i], self.raised[i])) is not None:
+                ask((min(i, c), max(i, c)) if self.symmetric else (i, c), query.stop)
         for j, query in enumerate(self.cols):
-            if not query.done and (c := query.next_candidate(self.values[:, j])) is not None:
-                pairs.add((c, j))
+            if not query.done and (c := query.next_candidate(self.values[:, j], self.raised[:, j])) is not None:
+                ask((c, j), query.stop)
         return pairs
 
-    def fill(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
-        self.values[rows, cols] = values
-        if self.symmetric:
-            self.values[cols, rows] = values
+    def fill(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, lower: np.ndarray) -> None:
+        """Store solved entries, and the lower bounds of those given up (NaN values)."""
+        given_up = np.isnan(values)
+        for target, data in ((self.values, values), (self.raised, lower)):
+            keep = ~given_up if target is self.values else given_up
+            target[rows[keep], cols[keep]] = data[keep]
+            if self.symmetric:
+                target[cols[keep], rows[keep]] = data[keep]
 
 
 class _Search:
@@ -133,29 +162,34 @@ class _Search:
     def __init__(self, method: str, rel_eps: float, batch_size: int, impl: str, progress: bool | None):
         self.solver = (method, rel_eps, impl)
         self.batch_size, self.progress = batch_size, progress
-        self.computed = 0
+        self.computed = 0  # pairs solved to the end
+        self.given_up = 0  # solves stopped early, proven too far to matter
 
     def run(self, blocks: list[_Block], description: str) -> None:
         disable = None if self.progress is None else not self.progress
         for batch in progress_bar(self._rounds(blocks), description, disable=disable):
-            for block, rows, cols in batch:
+            for block, rows, cols, stops in batch:
                 for start in range(0, len(rows), self.batch_size):
-                    r, c = rows[start : start + self.batch_size], cols[start : start + self.batch_size]
+                    chunk = slice(start, start + self.batch_size)
+                    r, c = rows[chunk], cols[chunk]
                     x, y = block.a[torch.from_numpy(r)], block.b[torch.from_numpy(c)]
-                    block.fill(r, c, emd_rows(x, y, *self.solver))
-                self.computed += len(rows)
+                    values, lower = emd_rows_bounded(x, y, *self.solver, stop_above=stops[chunk])
+                    block.fill(r, c, values, lower)
+                    self.computed += int((~np.isnan(values)).sum())
+                    self.given_up += int(np.isnan(values).sum())
 
     @staticmethod
     def _rounds(blocks: list[_Block]):
-        """Yield each round's requests (block, rows, cols) until every query is resolved."""
+        """Yield each round's requests (block, rows, cols, stops) until every query is resolved."""
         while True:
             batch = []
             for block in blocks:
-                pairs = sorted(block.requests())
-                if pairs:
+                requests = block.requests()
+                if requests:
+                    pairs = sorted(requests)
                     index = np.array(pairs, dtype=np.int64)  # (P, 2)
-                    rows, cols = index[:, 0].copy(), index[:, 1].copy()
-                    batch.append((block, rows, cols))
+                    stops = np.array([requests[p] for p in pairs], dtype=np.float64)
+                    batch.append((block, index[:, 0].copy(), index[:, 1].copy(), stops))
             if not batch:
                 return
             yield batch
@@ -173,7 +207,7 @@ def emd_nearest(
     batch_size: int = 16,
     impl: str = "auto",
     progress: bool | None = None,
-    ref_values: np.ndarray | None = None,
+    ref_known: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> EmdNearest:
     """Nearest neighbours under the EMD for MMD, COV and 1-NNA, without the full matrices.
 
@@ -191,8 +225,9 @@ def emd_nearest(
         batch_size: pairs per solver call.
         impl: ``"auto"``, ``"native"`` or ``"torch"``.
         progress: show progress bars (default: on a terminal).
-        ref_values: (R, R) reference-to-reference distances known from earlier calls with the same references,
-            method and accuracy (NaN where unknown); they are reused and the returned ``ref_values`` adds to them.
+        ref_known: ``(ref_values, ref_lower)`` of an earlier call with the same references, method and accuracy:
+            the reference-to-reference distances it computed and the lower bounds of the pairs it gave up (NaN
+            elsewhere). They are reused, and the returned ones add to them.
 
     Returns:
         :class:`EmdNearest`; the minima, first indices and answers equal those of the full matrices.
@@ -208,7 +243,7 @@ def emd_nearest(
 
     own_samples = _Block(samples, None, lower_bounds(fs, fs))
     own_samples.rows = [_Query(own_samples.bounds[i], i, to_ref.value[i], strict=True) for i in range(s)]
-    own_refs = _Block(refs, None, lower_bounds(fr, fr), None if ref_values is None else ref_values.copy())
+    own_refs = _Block(refs, None, lower_bounds(fr, fr), ref_known)
     own_refs.rows = [_Query(own_refs.bounds[j], j, to_sample.value[j], strict=False) for j in range(r)]
     search.run([own_samples, own_refs], "EMD nearest within sets")
     return EmdNearest(
@@ -217,6 +252,8 @@ def emd_nearest(
         sample_beats_ref=np.array([q.found for q in own_samples.rows], dtype=bool),
         ref_ties_sample=np.array([q.found for q in own_refs.rows], dtype=bool),
         ref_values=own_refs.values,
+        ref_lower=own_refs.raised,
         pairs_computed=search.computed,
+        pairs_given_up=search.given_up,
         pairs_total=s * r + s * (s - 1) // 2 + r * (r - 1) // 2,
     )

@@ -171,7 +171,8 @@ class ReferenceDistances:
     def __init__(self, refs: Any):
         self.refs = as_clouds(refs, "refs", allow_empty_batch=False).detach().cpu()
         self._matrices: dict[tuple, np.ndarray] = {}
-        self._partial: dict[tuple, np.ndarray] = {}  # EMD entries computed by nearest-neighbour searches
+        # EMD entries computed by nearest-neighbour searches: (values, lower bounds of the pairs given up)
+        self._partial: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
     def check(self, refs: Tensor) -> None:
         """Raise ``ValueError`` unless ``refs`` are this instance's references (same values, after validation)."""
@@ -199,16 +200,19 @@ class ReferenceDistances:
             )
         return self._matrices[key]
 
-    def emd_values(self, emd_method: str, rel_eps: float) -> np.ndarray | None:
-        """The (R, R) EMD entries known so far (NaN where unknown): a full matrix, or what searches computed."""
+    def emd_known(self, emd_method: str, rel_eps: float) -> tuple[np.ndarray, np.ndarray] | None:
+        """What is known of the (R, R) EMD matrix: (values, NaN where unknown; lower bounds of pairs given up,
+        NaN elsewhere), from a full matrix or from earlier nearest-neighbour searches."""
         key = ("emd", emd_method, float(rel_eps))
-        return self._matrices.get(key, self._partial.get(key))
+        if key in self._matrices:
+            return self._matrices[key], np.full(self._matrices[key].shape, np.nan)
+        return self._partial.get(key)
 
-    def keep_emd_values(self, emd_method: str, rel_eps: float, values: np.ndarray) -> None:
-        """Remember the EMD entries a nearest-neighbour search computed, for later calls."""
+    def keep_emd_known(self, emd_method: str, rel_eps: float, values: np.ndarray, lower: np.ndarray) -> None:
+        """Remember what a nearest-neighbour search learnt of the reference EMD matrix, for later calls."""
         key = ("emd", emd_method, float(rel_eps))
         if key not in self._matrices:
-            self._partial[key] = values
+            self._partial[key] = (values, lower)
 
 
 def distance_matrices(
@@ -300,10 +304,10 @@ def point_cloud_metrics(
         if metric == "emd" and not emd_full:
             if ref_distances is not None:
                 ref_distances.check(r)
-            known = None if ref_distances is None else ref_distances.emd_values(emd, rel_eps)
-            found = emd_nearest(s, r, emd, rel_eps, batch_size or 16, impl, progress, ref_values=known)
+            known = None if ref_distances is None else ref_distances.emd_known(emd, rel_eps)
+            found = emd_nearest(s, r, emd, rel_eps, batch_size or 16, impl, progress, ref_known=known)
             if ref_distances is not None:
-                ref_distances.keep_emd_values(emd, rel_eps, found.ref_values)
+                ref_distances.keep_emd_known(emd, rel_eps, found.ref_values, found.ref_lower)
             results["MMD-EMD"], results["COV-EMD"], results["1-NNA-EMD"] = _nearest_metrics(found, r.shape[0])
             continue
         d_ss, d_sr, d_rr = distance_matrices(

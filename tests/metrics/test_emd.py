@@ -103,6 +103,27 @@ def test_approx_within_stated_gap_of_exact(native, dtype, rel_eps, sphere_clouds
         assert achieved == pytest.approx(approx[b].item(), rel=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_auction_lower_bounds_and_giving_up(native, dtype, sphere_clouds, box_clouds):
+    rng = np.random.default_rng(8)
+    x = np.concatenate([sphere_clouds(rng, 4, 300), box_clouds(rng, 4, 300)])
+    y = np.concatenate([box_clouds(rng, 4, 300), sphere_clouds(rng, 2, 300), x[:2] + np.float32(0.02)])
+    xt, yt = torch.tensor(x, dtype=dtype), torch.tensor(y, dtype=dtype)
+    exact = emd_exact(xt, yt)[0].numpy()
+    full, lower = emd_module.emd_rows_bounded(xt, yt, "approx", 0.03)
+    np.testing.assert_array_equal(full, emd_approx(xt, yt)[0].numpy())  # never gives up without a threshold
+    assert (lower <= exact).all() and (lower > 0.9 * exact).all()  # the final epsilon bound
+    # A threshold below every distance: pairs are given up once a phase proves them above it, with a valid bound.
+    stop = 0.5 * exact
+    values, early = emd_module.emd_rows_bounded(xt, yt, "approx", 0.03, stop_above=stop)
+    given_up = np.isnan(values)
+    assert given_up.any()
+    assert (early[given_up] > stop[given_up]).all() and (early <= exact).all()
+    np.testing.assert_array_equal(values[~given_up], full[~given_up])  # the others are solved as usual
+    exact_values, exact_lower = emd_module.emd_rows_bounded(xt, yt, "exact", stop_above=stop)
+    np.testing.assert_array_equal(exact_values, exact_lower)  # the exact solver never gives up
+
+
 def test_degenerate_clouds(native):
     same = torch.tensor(np.random.default_rng(0).normal(size=(1, 50, 3)))
     assert emd(same, same, method="approx").item() == 0.0

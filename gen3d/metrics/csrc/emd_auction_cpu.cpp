@@ -27,6 +27,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "metrics.h"
@@ -356,28 +357,9 @@ GEN3D_INLINE void AuctionPhase(const T* xs, int64_t n, T eps, AuctionState<T>& s
   }
 }
 
+// Mean Euclidean cost (float64) of the current matching, which is written to `assignment`.
 template <typename T>
-GEN3D_INLINE double AuctionOne(const T* xs, const T* ys, int64_t n, double rel_eps, AuctionState<T>& s,
-                               int64_t* assignment) {
-  double lb_row = 0, lb_col = 0, cmax = 0;
-  CostBounds(xs, ys, n, &lb_row, &lb_col, &cmax);
-  if (cmax <= 0.0) {  // every point coincides: any bijection costs 0
-    for (int64_t i = 0; i < n; ++i) assignment[i] = i;
-    return 0.0;
-  }
-  BuildGrid(ys, n, s);
-  s.price.assign(static_cast<size_t>(n), T(0));
-  s.owner.resize(static_cast<size_t>(n));
-  s.held.resize(static_cast<size_t>(n));
-  // Epsilon may not shrink below what T resolves next to the prices (at most a few times cmax).
-  const double floor = cmax * (sizeof(T) == 4 ? 4e-6 : 1e-12);
-  const double eps_final = std::max(rel_eps * std::max(lb_row, lb_col), floor);
-  double eps = std::max(cmax * kStartFrac, eps_final);
-  while (true) {
-    AuctionPhase(xs, n, static_cast<T>(eps), s);
-    if (eps <= eps_final) break;
-    eps = std::max(eps / kShrink, eps_final);
-  }
+GEN3D_INLINE double MatchingCost(const T* xs, const T* ys, int64_t n, const AuctionState<T>& s, int64_t* assignment) {
   double total = 0.0;
   const T *x0 = xs, *x1 = xs + n, *x2 = xs + 2 * n;
   const T *y0 = ys, *y1 = ys + n, *y2 = ys + 2 * n;
@@ -392,40 +374,85 @@ GEN3D_INLINE double AuctionOne(const T* xs, const T* ys, int64_t n, double rel_e
   return total / static_cast<double>(n);
 }
 
-GEN3D_MULTIVERSION double AuctionOneF(const float* xs, const float* ys, int64_t n, double rel_eps,
-                                      AuctionState<float>& s, int64_t* assignment) {
-  return AuctionOne<float>(xs, ys, n, rel_eps, s, assignment);
+// The auction on one pair. Returns the mean cost of the final matching and sets *lower to a lower bound of the
+// optimal mean cost. When a scaling phase ends with a lower bound above stop_above, the pair is given up: the
+// result is NaN and *lower that bound. (At the end of a phase with epsilon eps every person is within eps of its
+// best object, so the matching's mean cost exceeds the optimum by at most eps.)
+template <typename T>
+GEN3D_INLINE double AuctionOne(const T* xs, const T* ys, int64_t n, double rel_eps, double stop_above,
+                               AuctionState<T>& s, int64_t* assignment, double* lower) {
+  double lb_row = 0, lb_col = 0, cmax = 0;
+  CostBounds(xs, ys, n, &lb_row, &lb_col, &cmax);
+  if (cmax <= 0.0) {  // every point coincides: any bijection costs 0
+    for (int64_t i = 0; i < n; ++i) assignment[i] = i;
+    *lower = 0.0;
+    return 0.0;
+  }
+  BuildGrid(ys, n, s);
+  s.price.assign(static_cast<size_t>(n), T(0));
+  s.owner.resize(static_cast<size_t>(n));
+  s.held.resize(static_cast<size_t>(n));
+  // Epsilon may not shrink below what T resolves next to the prices (at most a few times cmax).
+  const double floor = cmax * (sizeof(T) == 4 ? 4e-6 : 1e-12);
+  const double eps_final = std::max(rel_eps * std::max(lb_row, lb_col), floor);
+  // Rounding of the costs (Root) and prices in T can break the epsilon bound by a few ulps of the prices.
+  const double slack = cmax * (sizeof(T) == 4 ? 1e-5 : 1e-12);
+  double eps = std::max(cmax * kStartFrac, eps_final);
+  while (true) {
+    AuctionPhase(xs, n, static_cast<T>(eps), s);
+    if (eps <= eps_final) break;
+    if (stop_above < std::numeric_limits<double>::infinity()) {
+      const double bound = MatchingCost(xs, ys, n, s, assignment) - eps - slack;
+      if (bound > stop_above) {
+        *lower = bound;
+        return std::numeric_limits<double>::quiet_NaN();
+      }
+    }
+    eps = std::max(eps / kShrink, eps_final);
+  }
+  const double cost = MatchingCost(xs, ys, n, s, assignment);
+  *lower = std::max(0.0, cost - eps - slack);
+  return cost;
+}
+
+GEN3D_MULTIVERSION double AuctionOneF(const float* xs, const float* ys, int64_t n, double rel_eps, double stop_above,
+                                      AuctionState<float>& s, int64_t* assignment, double* lower) {
+  return AuctionOne<float>(xs, ys, n, rel_eps, stop_above, s, assignment, lower);
 }
 
 GEN3D_MULTIVERSION double AuctionOneD(const double* xs, const double* ys, int64_t n, double rel_eps,
-                                      AuctionState<double>& s, int64_t* assignment) {
-  return AuctionOne<double>(xs, ys, n, rel_eps, s, assignment);
+                                      double stop_above, AuctionState<double>& s, int64_t* assignment,
+                                      double* lower) {
+  return AuctionOne<double>(xs, ys, n, rel_eps, stop_above, s, assignment, lower);
 }
 
-inline double Auction(const float* xs, const float* ys, int64_t n, double rel_eps, AuctionState<float>& s,
-                      int64_t* assignment) {
-  return AuctionOneF(xs, ys, n, rel_eps, s, assignment);
+inline double Auction(const float* xs, const float* ys, int64_t n, double rel_eps, double stop_above,
+                      AuctionState<float>& s, int64_t* assignment, double* lower) {
+  return AuctionOneF(xs, ys, n, rel_eps, stop_above, s, assignment, lower);
 }
 
-inline double Auction(const double* xs, const double* ys, int64_t n, double rel_eps, AuctionState<double>& s,
-                      int64_t* assignment) {
-  return AuctionOneD(xs, ys, n, rel_eps, s, assignment);
+inline double Auction(const double* xs, const double* ys, int64_t n, double rel_eps, double stop_above,
+                      AuctionState<double>& s, int64_t* assignment, double* lower) {
+  return AuctionOneD(xs, ys, n, rel_eps, stop_above, s, assignment, lower);
 }
 
 template <typename T>
-void EmdAuctionImpl(const at::Tensor& xs, const at::Tensor& ys, double rel_eps, at::Tensor& cost,
-                    at::Tensor& assignment) {
+void EmdAuctionImpl(const at::Tensor& xs, const at::Tensor& ys, double rel_eps, const at::Tensor& stop_above,
+                    at::Tensor& cost, at::Tensor& assignment, at::Tensor& lower) {
   const int64_t batch = xs.size(0), n = xs.size(2);
   const T* xp = xs.data_ptr<T>();
   const T* yp = ys.data_ptr<T>();
+  const double* stop_ptr = stop_above.data_ptr<double>();
   double* cost_ptr = cost.data_ptr<double>();
+  double* lower_ptr = lower.data_ptr<double>();
   int64_t* assign_ptr = assignment.data_ptr<int64_t>();
 #pragma omp parallel
   {
     AuctionState<T> state;  // buffers reused across this thread's batch items
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < batch; ++b) {
-      cost_ptr[b] = Auction(xp + b * 3 * n, yp + b * 3 * n, n, rel_eps, state, assign_ptr + b * n);
+      cost_ptr[b] = Auction(xp + b * 3 * n, yp + b * 3 * n, n, rel_eps, stop_ptr[b], state, assign_ptr + b * n,
+                            lower_ptr + b);
     }
   }
 }
@@ -433,7 +460,8 @@ void EmdAuctionImpl(const at::Tensor& xs, const at::Tensor& ys, double rel_eps, 
 }  // namespace
 }  // namespace gen3d_metrics
 
-std::vector<at::Tensor> EmdAuctionCpu(const at::Tensor& x, const at::Tensor& y, double rel_eps) {
+std::vector<at::Tensor> EmdAuctionCpu(const at::Tensor& x, const at::Tensor& y, double rel_eps,
+                                      const at::Tensor& stop_above) {
   TORCH_CHECK(x.device().is_cpu() && y.device().is_cpu(), "emd_auction: expected CPU tensors");
   TORCH_CHECK(x.dim() == 3 && x.size(2) == 3, "emd_auction: x must have shape (B, N, 3)");
   TORCH_CHECK(y.dim() == 3 && y.size(2) == 3, "emd_auction: y must have shape (B, N, 3)");
@@ -442,13 +470,18 @@ std::vector<at::Tensor> EmdAuctionCpu(const at::Tensor& x, const at::Tensor& y, 
   TORCH_CHECK(x.size(1) > 0, "emd_auction: clouds must not be empty");
   TORCH_CHECK(x.size(1) < (int64_t{1} << 31), "emd_auction: at most 2^31 - 1 points per cloud");
   TORCH_CHECK(rel_eps > 0.0, "emd_auction: rel_eps must be positive");
+  TORCH_CHECK(stop_above.device().is_cpu() && stop_above.scalar_type() == at::kDouble && stop_above.dim() == 1 &&
+                  stop_above.size(0) == x.size(0),
+              "emd_auction: stop_above must be a (B,) float64 CPU tensor");
   const auto xs = x.transpose(1, 2).contiguous();  // (B, 3, N)
   const auto ys = y.transpose(1, 2).contiguous();  // (B, 3, N)
   const int64_t batch = x.size(0), n = x.size(1);
   auto cost = at::empty({batch}, x.options().dtype(at::kDouble));
   auto assignment = at::empty({batch, n}, x.options().dtype(at::kLong));
+  auto lower = at::empty({batch}, x.options().dtype(at::kDouble));
+  const auto stop = stop_above.contiguous();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "EmdAuctionCpu", [&] {
-    gen3d_metrics::EmdAuctionImpl<scalar_t>(xs, ys, rel_eps, cost, assignment);
+    gen3d_metrics::EmdAuctionImpl<scalar_t>(xs, ys, rel_eps, stop, cost, assignment, lower);
   });
-  return {cost, assignment};
+  return {cost, assignment, lower};
 }

@@ -27,7 +27,12 @@ std::vector<at::Tensor> NnDistanceCpu(const at::Tensor& x, const at::Tensor& y, 
 //   rel_eps: final epsilon relative to a lower bound of the mean matching cost; the returned matching's
 //     mean cost exceeds the optimum by at most rel_eps times that bound (hence by at most rel_eps
 //     relative to the optimum).
+//   stop_above: (B,) float64; a pair whose lower bound at the end of a scaling phase exceeds its entry is
+//     given up (inf: never).
 //
 // Returns:
-//   {cost (B,) float64: mean Euclidean cost of the matching, assignment (B, N) int64: x[i] -> y[assignment[i]]}.
-std::vector<at::Tensor> EmdAuctionCpu(const at::Tensor& x, const at::Tensor& y, double rel_eps);
+//   {cost (B,) float64: mean Euclidean cost of the matching (NaN for a pair given up),
+//    assignment (B, N) int64: x[i] -> y[assignment[i]],
+//    lower (B,) float64: a lower bound of the optimal mean cost}.
+std::vector<at::Tensor> EmdAuctionCpu(const at::Tensor& x, const at::Tensor& y, double rel_eps,
+                                      const at::Tensor& stop_above);

@@ -1,17 +1,22 @@
 """Nearest neighbours under the EMD between sets of clouds, computing only the pairs that can be nearest.
 
 MMD, COV and 1-NNA need, for every cloud, only its nearest cloud of another (or its own) set: the minimum and the
-first index attaining it along each row or column of the distance matrices, never the other entries. Every pair
-has a cheap lower bound (:mod:`gen3d.metrics.emd_bounds`); a row visits its candidates in increasing order of the
-bound, computes their EMD, and stops when the next bound exceeds the smallest distance found. The pairs skipped
-have a distance at least their bound, hence above that minimum, so the minima and first indices are exactly those
-of the full matrices computed with the same solver (the solver is deterministic per pair and every pair is
-computed in the orientation of :func:`~gen3d.metrics.pairwise.pairwise_distances`). The pairs computed are those
-whose bound is at most the row's minimum: on 405 x 405 procedural airplanes about a fifth of them.
+first index attaining it along each row or column of the distance matrices, never the other entries. Two things
+keep most pairs from being solved:
 
-All rows advance together, one candidate per row a round, so that each round's pairs go to the solver in
-multi-threaded batches. For 1-NNA a cloud's nearest neighbour within its own set matters only through one
-comparison with its nearest cloud of the other set, so those rows stop as soon as the comparison is decided.
+* Every pair has a cheap lower bound (:mod:`gen3d.metrics.emd_bounds`). A row visits its candidates in increasing
+  order of the bound and stops when the next bound exceeds the smallest distance found: the pairs left have a
+  distance at least their bound, hence above that minimum.
+* A solve is told the distance above which no row asking for it needs it. The auction proves a lower bound at
+  the end of each epsilon-scaling phase (the matching's cost minus epsilon) and gives up once that bound passes
+  the threshold; the row keeps the better bound instead of a distance.
+
+So the minima and first indices are exactly those of the full matrices computed with the same solver (the solver
+is deterministic per pair, and every pair is computed in the orientation of
+:func:`~gen3d.metrics.pairwise.pairwise_distances`). For 1-NNA a cloud's nearest neighbour within its own set
+matters only through one comparison with its nearest cloud of the other set, so those rows stop as soon as the
+comparison is decided. All rows advance together, one candidate per row a round, so that each round's pairs go
+to the solver in multi-threaded batches.
 """
 
 from __future__ import annotations

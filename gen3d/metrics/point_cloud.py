@@ -26,6 +26,10 @@ COV for a model that covers only part of the data).
 Ties: the nearest neighbour is the first in index order; for 1-NNA the pooled order is references first,
 then samples (as in PointFlow's code), so a sample at distance 0 from a reference is classified as a
 reference.
+
+Under the EMD only the pairs that can be a cloud's nearest neighbour are solved (:mod:`gen3d.metrics.nearest`:
+lower bounds prune the rest, and a solve stops once it proves its pair too far); the results equal those of
+the full matrices, which ``emd_full=True`` computes. The Chamfer matrices are always computed in full.
 """
 
 from __future__ import annotations

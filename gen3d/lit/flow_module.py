@@ -117,19 +117,10 @@ class FlowModule(_PointCloudModule):
         return self.denormalize(x)
 
     # ------------------------------------------------------------------------------------ optimiser
-    def configure_optimizers(self) -> Any:
-        if self.hparams.lr_schedule != "linear":
-            return super().configure_optimizers()
-        out = super().configure_optimizers()  # "linear" is "constant" there; replace its factor
-        opt = out["optimizer"]
-        total = self.trainer.max_steps if self.trainer.max_steps and self.trainer.max_steps > 0 else 0
-        warmup = self.hparams.warmup_steps
-
-        def factor(step: int) -> float:
-            f = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-            if total > 0:
-                f *= 1.0 - max(0.0, step - 0.5 * total) / (0.5 * total)
-            return max(f, 0.0)
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+    def lr_factor(self, step: int, total: int) -> float:
+        """The base class's schedules, and PointFlow's ``"linear"``: after the warm-up, constant for the first half
+        of ``total`` steps, then linearly down to 0."""
+        f = super().lr_factor(step, total)  # the warm-up ("linear" is constant there)
+        if self.hparams.lr_schedule == "linear" and total > 0:
+            f *= max(0.0, 1.0 - max(0.0, step - 0.5 * total) / (0.5 * total))
+        return f

@@ -206,17 +206,18 @@ class _PointCloudModule(L.LightningModule):
             params, lr=lr, betas=tuple(hp.betas), weight_decay=hp.weight_decay, fused=True if fused else None
         )
         total = self.trainer.max_steps if self.trainer.max_steps and self.trainer.max_steps > 0 else 0
-        warmup, schedule, floor = hp.warmup_steps, hp.lr_schedule, hp.lr_min_ratio
-
-        def factor(step: int) -> float:
-            f = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
-            if schedule == "cosine" and total > warmup:
-                p = min(max((step - warmup) / (total - warmup), 0.0), 1.0)
-                f *= floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
-            return f
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: self.lr_factor(step, total))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def lr_factor(self, step: int, total: int) -> float:
+        """Learning-rate multiplier at optimiser step ``step`` of ``total`` (0: unknown): linear warm-up, then
+        constant or cosine down to ``lr_min_ratio``."""
+        warmup, floor = self.hparams.warmup_steps, self.hparams.lr_min_ratio
+        f = min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+        if self.hparams.lr_schedule == "cosine" and total > warmup:
+            p = min(max((step - warmup) / (total - warmup), 0.0), 1.0)
+            f *= floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * p))
+        return f
 
 
 def _check_common(lr_schedule: str) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -149,3 +150,24 @@ def test_linear_schedule_is_pointflows(make_trainer):
     sched = module.configure_optimizers()["lr_scheduler"]["scheduler"]
     factors = [sched.lr_lambdas[0](s) for s in (0, 49, 50, 75, 100)]
     assert factors == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.0])
+
+
+@pytest.mark.parametrize("schedule", ["constant", "cosine", "linear"])
+def test_schedules_with_warmup_against_closed_forms(make_trainer, schedule):
+    module = FlowModule(config=dict(TINY_FLOW), lr=1.0, lr_schedule=schedule, warmup_steps=10, lr_min_ratio=0.1)
+    module.trainer = make_trainer(max_steps=110)
+    out = module.configure_optimizers()
+    sched = out["lr_scheduler"]["scheduler"]
+    assert out["optimizer"].param_groups[0]["lr"] == pytest.approx(0.1)  # step 0 of the warm-up: 1 / 10
+    steps = [0, 4, 9, 60, 100, 110]
+    warm = [min(1.0, (s + 1) / 10) for s in steps]
+    if schedule == "constant":
+        expected = warm
+    elif schedule == "cosine":  # from 1 at the end of the warm-up down to 0.1 at step 110
+        expected = [
+            w * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * max(s - 10, 0) / 100)))
+            for w, s in zip(warm, steps, strict=True)
+        ]
+    else:  # constant for the first 55 steps, then linearly to 0 at 110
+        expected = [w * min(1.0, max(0.0, 1 - (s - 55) / 55)) for w, s in zip(warm, steps, strict=True)]
+    assert [sched.lr_lambdas[0](s) for s in steps] == pytest.approx(expected)

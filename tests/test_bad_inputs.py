@@ -30,6 +30,7 @@ import pytest
 import torch
 
 from gen3d.cli.main import main
+from tests.conftest import TINY_CONFIG
 
 
 class _Custom:
@@ -54,21 +55,7 @@ class _StandInInception(torch.nn.Module):
         return torch.cat([x.mean(dim=(2, 3)), x.square().mean(dim=(2, 3))], dim=1)
 
 
-TINY_LION = {
-    "num_points": 48,
-    "style_dim": 8,
-    "vae_channels": [8, 8],
-    "vae_resolutions": [4, 4],
-    "enc_channels": [8],
-    "enc_resolutions": [4],
-    "glb_prior_channels": 32,
-    "glb_prior_blocks": 1,
-    "glb_time_dim": 16,
-    "loc_prior_channels": [8],
-    "loc_prior_resolutions": [4],
-    "loc_time_dim": 16,
-    "schedule": {"kind": "linear", "num_train_timesteps": 50, "beta_start": 1e-4, "beta_end": 0.02},
-}
+TINY_LION = dict(TINY_CONFIG)  # the tiny LION of the other tests
 TINY_GRAF = dict(
     z_dim=8, z_app_dim=4, net_depth=2, net_width=16, skips=(), pos_freqs=2, dir_freqs=1, image_size=16, patch_size=8,
     n_samples=6, n_importance=0, ndf=4, n_grid=2,

@@ -21,8 +21,8 @@ passes (count, then fill at prefix-sum offsets), so the output is deterministic 
 from __future__ import annotations
 
 import math
-import sys
 
+import numpy as np
 import torch
 from jaxtyping import Bool, Float, Int, UInt8
 from torch import Tensor
@@ -48,17 +48,22 @@ def pack_bits(grid: Bool[Tensor, "B X Y Z"]) -> UInt8[Tensor, "B nbytes"]:
     b = grid.shape[0]
     flat = grid.reshape(b, -1)
     flat = (flat if flat.dtype == torch.bool else flat != 0).view(torch.uint8)  # (B, L) of 0 / 1
+    if flat.device.type == "cpu":  # no temporaries larger than the output
+        return torch.from_numpy(np.packbits(flat.numpy(), axis=1, bitorder="little"))
+    return _pack_words(flat)
+
+
+def _pack_words(flat: UInt8[Tensor, "B L"]) -> UInt8[Tensor, "B nbytes"]:
+    """:func:`pack_bits` of (B, L) 0/1 bytes by integer arithmetic, for any device (little-endian memory)."""
+    b = flat.shape[0]
     pad = (-flat.shape[1]) % 8
     if pad:
         flat = torch.cat([flat, flat.new_zeros(b, pad)], dim=1)
-    if sys.byteorder != "little":
-        weights = (1 << torch.arange(8, device=grid.device)).to(torch.uint8)  # (8,)
-        return (flat.reshape(b, -1, 8) * weights).sum(dim=-1, dtype=torch.uint8)
     # Eight 0/1 bytes read as one little-endian word w = sum_i c_i 2^(8 i). Multiplying by sum_i 2^(56 - 7 i)
     # moves c_i to bit 56 + i; every other product lands on a distinct lower bit, so nothing carries into the
     # top byte, which is the packed byte (bit i = cell i).
-    words = flat.contiguous().view(torch.int64)  # (B, nbytes)
-    return ((words * 0x0102040810204080) >> 56).bitwise_and_(0xFF).to(torch.uint8)
+    words = flat.contiguous().view(torch.int64) * 0x0102040810204080  # (B, nbytes)
+    return words.bitwise_right_shift_(56).bitwise_and_(0xFF).to(torch.uint8)
 
 
 def unpack_bits(bits: UInt8[Tensor, "B nbytes"], resolution: tuple[int, int, int]) -> Bool[Tensor, "B X Y Z"]:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from renderers import pack_bits, raymarch, raymarch_ref, unpack_bits
+from renderers.ops.raymarch import _pack_words
 
 
 def _rays(n, dtype, gen, spread=1.5):
@@ -190,13 +191,17 @@ def test_native_equals_reference_solid(native_device, dtype):
         assert native[0].numel() > 500
 
 
-def test_pack_bits_matches_numpy():
+def test_pack_bits_matches_numpy(device):
     gen = torch.Generator().manual_seed(3)
     for shape in [(1, 1, 1, 1), (2, 3, 5, 7), (3, 16, 16, 16)]:
         grid = torch.rand(*shape, generator=gen) > 0.5
         expected = np.packbits(grid.reshape(shape[0], -1).numpy(), axis=1, bitorder="little")
-        assert np.array_equal(pack_bits(grid).numpy(), expected)
-        assert np.array_equal(pack_bits(grid.to(torch.uint8) * 2).numpy(), expected)  # non-zero counts as occupied
+        on = grid.to(device)
+        assert np.array_equal(pack_bits(on).cpu().numpy(), expected)
+        assert np.array_equal(pack_bits(on.to(torch.uint8) * 2).cpu().numpy(), expected)  # non-zero is occupied
+        # the word arithmetic that packs on other devices, checked here on every device
+        words = _pack_words(on.reshape(shape[0], -1).view(torch.uint8))
+        assert np.array_equal(words.cpu().numpy(), expected)
 
 
 def test_pack_bits_roundtrip_and_layout():

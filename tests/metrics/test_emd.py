@@ -150,3 +150,22 @@ def test_approx_falls_back_to_exact_without_native(monkeypatch):
     with pytest.warns(RuntimeWarning, match="exact"):
         approx = emd(x, y, method="approx")
     torch.testing.assert_close(approx, emd(x, y, method="exact"))
+
+
+def test_approx_is_deterministic_across_batches_and_threads(native, sphere_clouds, box_clouds):
+    # The nearest-neighbour search solves a pair in whatever batch it lands in and compares it with values from
+    # other batches: a pair's result must not depend on its batch, position or the thread count.
+    rng = np.random.default_rng(9)
+    x = torch.from_numpy(np.concatenate([sphere_clouds(rng, 3, 256), box_clouds(rng, 3, 256)]))
+    y = torch.from_numpy(np.concatenate([box_clouds(rng, 3, 256), sphere_clouds(rng, 3, 256)]))
+    cost, assignment = emd_approx(x, y)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        single = [emd_approx(x[i : i + 1], y[i : i + 1]) for i in reversed(range(6))][::-1]
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(cost, torch.cat([c for c, _ in single]))
+    assert torch.equal(assignment, torch.cat([a for _, a in single]))
+    again = emd_approx(x.flip(0), y.flip(0))
+    assert torch.equal(again[0], cost.flip(0)) and torch.equal(again[1], assignment.flip(0))

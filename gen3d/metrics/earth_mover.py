@@ -135,7 +135,7 @@ def emd_exact(
         assignment: (B, N) int64, ``x[b, i]`` is matched to ``y[b, assignment[b, i]]``.
     """
     x, y = _pair_check(x, y)
-    return _exact(x, y, num_workers, exact_solver(solver))
+    return _exact(x, y, num_workers, solver)
 
 
 def _exact(x: Tensor, y: Tensor, num_workers: int | None = None, solver: str = "auto") -> tuple[Tensor, Tensor]:
@@ -214,7 +214,7 @@ def _auction(
         return empty, torch.zeros(0, x.shape[1], dtype=torch.long), empty
     stop = torch.full((x.shape[0],), np.inf, dtype=torch.float64)
     if stop_above is not None:
-        stop = torch.from_numpy(np.asarray(stop_above, dtype=np.float64)).clone()
+        stop = torch.from_numpy(np.ascontiguousarray(stop_above, dtype=np.float64))
     cost, assignment, lower = module.emd_auction(x.contiguous(), y.contiguous(), float(rel_eps), stop)
     return cost, assignment, lower
 

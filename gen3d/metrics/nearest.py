@@ -29,6 +29,7 @@ from torch import Tensor
 
 from gen3d.metrics.earth_mover import emd_rows_bounded
 from gen3d.metrics.emd_bounds import lower_bounds, sliced_features
+from gen3d.metrics.pairwise import DEFAULT_BATCH
 from gen3d.utils import progress as progress_bar
 
 __all__ = ["EmdNearest", "Nearest", "emd_nearest"]
@@ -65,7 +66,9 @@ class _Query:
     is below the threshold (``strict``) or at most the threshold, which usually needs fewer entries.
     """
 
-    def __init__(self, bounds: np.ndarray, exclude: int | None = None, threshold: float | None = None, strict=True):
+    def __init__(
+        self, bounds: np.ndarray, exclude: int | None = None, threshold: float | None = None, strict: bool = True
+    ):
         order = np.argsort(bounds, kind="stable")  # by bound, then by index
         if exclude is not None:
             order = order[order != exclude]
@@ -153,12 +156,14 @@ class _Block:
 
     def fill(self, rows: np.ndarray, cols: np.ndarray, values: np.ndarray, lower: np.ndarray) -> None:
         """Store solved entries, and the lower bounds of those given up (NaN values)."""
-        given_up = np.isnan(values)
-        for target, data in ((self.values, values), (self.raised, lower)):
-            keep = ~given_up if target is self.values else given_up
-            target[rows[keep], cols[keep]] = data[keep]
-            if self.symmetric:
-                target[cols[keep], rows[keep]] = data[keep]
+        solved = ~np.isnan(values)
+        self._store(self.values, rows[solved], cols[solved], values[solved])
+        self._store(self.raised, rows[~solved], cols[~solved], lower[~solved])
+
+    def _store(self, target: np.ndarray, rows: np.ndarray, cols: np.ndarray, data: np.ndarray) -> None:
+        target[rows, cols] = data
+        if self.symmetric:
+            target[cols, rows] = data
 
 
 class _Search:
@@ -209,7 +214,7 @@ def emd_nearest(
     refs: Tensor,
     method: str,
     rel_eps: float,
-    batch_size: int = 16,
+    batch_size: int = DEFAULT_BATCH["emd"],
     impl: str = "auto",
     progress: bool | None = None,
     ref_known: tuple[np.ndarray, np.ndarray] | None = None,

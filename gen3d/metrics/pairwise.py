@@ -18,7 +18,7 @@ __all__ = ["METRICS", "pairwise_distances"]
 
 METRICS = ("cd", "emd")
 # Pairs per batch: each pair holds two clouds (2048 points: 48 KiB in float32) plus per-thread scratch.
-_DEFAULT_BATCH = {"cd": 64, "emd": 16}
+DEFAULT_BATCH = {"cd": 64, "emd": 16}
 
 
 def _pairs(n_a: int, n_b: int, symmetric: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +38,7 @@ def _check_options(metric: str, impl: str, emd_method: str, batch_size: int | No
         raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
     if metric == "emd" and emd_method not in METHODS:
         raise ValueError(f"emd_method must be one of {METHODS}, got {emd_method!r}")
-    size = batch_size or _DEFAULT_BATCH[metric]
+    size = batch_size or DEFAULT_BATCH[metric]
     if size < 1:
         raise ValueError(f"batch_size must be positive, got {size}")
     return size

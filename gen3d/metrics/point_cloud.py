@@ -45,7 +45,7 @@ from gen3d.errors import InputError
 from gen3d.metrics._validate import as_clouds, as_matrix
 from gen3d.metrics.earth_mover import APPROX_REL_EPS
 from gen3d.metrics.nearest import EmdNearest, emd_nearest
-from gen3d.metrics.pairwise import pairwise_distances
+from gen3d.metrics.pairwise import DEFAULT_BATCH, pairwise_distances
 
 __all__ = [
     "KEYS",
@@ -309,7 +309,7 @@ def point_cloud_metrics(
             if ref_distances is not None:
                 ref_distances.check(r)
             known = None if ref_distances is None else ref_distances.emd_known(emd, rel_eps)
-            found = emd_nearest(s, r, emd, rel_eps, batch_size or 16, impl, progress, ref_known=known)
+            found = emd_nearest(s, r, emd, rel_eps, batch_size or DEFAULT_BATCH["emd"], impl, progress, ref_known=known)
             if ref_distances is not None:
                 ref_distances.keep_emd_known(emd, rel_eps, found.ref_values, found.ref_lower)
             results["MMD-EMD"], results["COV-EMD"], results["1-NNA-EMD"] = _nearest_metrics(found, r.shape[0])

@@ -2,8 +2,10 @@
 
 Modules:
     distances    ``chamfer_distance``, ``nn_distances`` (native C++/OpenMP kernel + torch reference)
-    earth_mover  ``emd`` (exact: SciPy; approx: native auction solver), ``emd_exact``, ``emd_approx``
+    earth_mover  ``emd`` (exact: POT, else SciPy; approx: native auction solver), ``emd_exact``, ``emd_approx``
     pairwise     ``pairwise_distances`` between two sets of clouds
+    emd_bounds   ``sliced_features``, ``lower_bounds``: cheap lower bounds of the EMD between clouds
+    nearest      ``emd_nearest``: nearest neighbours under the EMD without the full matrices (used by the metrics)
     point_cloud  ``point_cloud_metrics`` (MMD, COV, 1-NNA under CD/EMD, JSD), ``mmd_cov``, ``one_nn_accuracy``,
                  ``ReferenceDistances`` (one reference set scored against several sets)
     fid          ``fid_kid``, ``frechet_distance``, ``kernel_inception_distance``, ``feature_statistics``

@@ -7,20 +7,31 @@ Scene: ``--scenes`` occupancy grids (one random ellipsoid each, ``--res``^3 cell
 - ``raymarch``: packed samples from the occupancy grids (samples/s of output);
 - ``composite fwd+bwd``: forward and backward of the packed compositing of those samples (samples/s).
 
-On a GPU nerfacc's packed rendering (``render_weight_from_density`` + ``accumulate_along_rays``) is timed too
-when it is installed. Usage: ``python scripts/bench_render.py [--scenes 64 --rays 4096 --threads 2]``.
+On a GPU both CUDA layouts of ``composite`` are timed (``GEN3D_COMPOSITE_KERNEL=thread`` and ``group``), each
+with its effective memory bandwidth (:data:`BYTES_PER_SAMPLE`) against a device-to-device copy measured in the same
+run, and so is nerfacc's packed rendering (``render_weight_from_density`` + ``accumulate_along_rays``, its results
+checked against ours) when nerfacc is installed.
+Usage: ``python scripts/bench_render.py [--scenes 64 --rays 4096 --threads 2] [--device cuda]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import time
 
 import torch
 
 from renderers import composite, look_at, raymarch
 from renderers.ops._backend import load_ops
+from renderers.ops.composite import CUDA_KERNELS
+
+# Device-memory traffic of one packed compositing forward + backward per sample (float32, 3 channels), each
+# array read or written once per pass: the per-ray offsets read ray_indices (8 B); the forward pass reads sigma,
+# t_start, t_end and the colour (24 B) and saves transmittance and alpha (8 B); the backward pass reads the colour,
+# t_start, t_end, transmittance and alpha (28 B) and writes the gradients of sigma and colour (16 B).
+BYTES_PER_SAMPLE = 8 + 24 + 8 + 28 + 16
 
 
 def _scene(n_scenes: int, n_rays: int, res: int, gen: torch.Generator, device: torch.device):
@@ -88,6 +99,57 @@ def _nerfacc_step(nerfacc, sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, 
     ((rgb * upstream).sum() + opacity.sum() + depth.sum()).backward()
 
 
+def _copy_bandwidth(device: torch.device, repeats: int) -> float:
+    """Bytes per second of a 1 GiB device-to-device copy (read + written), best of ``repeats``."""
+    src = torch.rand(2**28, device=device)
+    dst = torch.empty_like(src)
+    wall, _ = _time(lambda: dst.copy_(src), repeats, device)
+    return 2 * src.numel() * src.element_size() / wall
+
+
+def _with_kernel(kernel: str, fn):
+    """``fn`` run with ``GEN3D_COMPOSITE_KERNEL=kernel``."""
+
+    def run():
+        old = os.environ.get("GEN3D_COMPOSITE_KERNEL")
+        os.environ["GEN3D_COMPOSITE_KERNEL"] = kernel
+        try:
+            return fn()
+        finally:
+            if old is None:
+                del os.environ["GEN3D_COMPOSITE_KERNEL"]
+            else:
+                os.environ["GEN3D_COMPOSITE_KERNEL"] = old
+
+    return run
+
+
+def _nerfacc_rows(data, repeats: int, device: torch.device, ours: dict[str, tuple[float, float]]) -> list[str]:
+    """nerfacc's packed rendering timed on the same samples and checked against ``composite`` (or why not)."""
+    sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, _ = data
+    start = time.perf_counter()
+    try:  # nerfacc builds its CUDA extension on its first call
+        import nerfacc
+
+        weights, _, _ = nerfacc.render_weight_from_density(
+            t_starts, t_ends, sigmas, ray_indices=ray_indices, n_rays=n_rays
+        )
+        theirs = nerfacc.accumulate_along_rays(weights, values=rgbs, ray_indices=ray_indices, n_rays=n_rays)
+    except Exception as error:  # absent, or its build failed: say so and go on
+        return [f"nerfacc unavailable: {type(error).__name__}: {error}"]
+    first_call = time.perf_counter() - start
+    mine = composite(sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, eps=0.0, impl="native")[0]
+    diff = float((mine - theirs).abs().max())
+    wall = _time(lambda: _nerfacc_step(nerfacc, *data), repeats, device)[0]
+    n = sigmas.numel()
+    speedups = ", ".join(f"{kernel} {wall / t[0]:.2f}x" for kernel, t in ours.items())
+    return [
+        f"nerfacc {nerfacc.__version__} composite fwd+bwd: {wall:.4f} s ({n / wall / 1e6:.2f} Ms/s); "
+        f"first call {first_call:.1f} s; largest |rgb - composite(eps=0)| {diff:.2e}",
+        f"composite against nerfacc (its time / ours): {speedups}",
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenes", type=int, default=64)
@@ -120,18 +182,27 @@ def main(argv: list[str] | None = None) -> None:
     rgbs = torch.rand(n_samples, 3, generator=gen).to(device)
     upstream = torch.randn(n_rays, 3, generator=gen).to(device)
     data = (sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, upstream)
-    t_native = _time(lambda: _composite_step("native", *data), args.repeats, device)
     t_ref = _time(lambda: _composite_step("torch", *data), args.repeats, device)
-    rows.append(("composite fwd+bwd", n_samples, t_native, t_ref))
+    kernels = CUDA_KERNELS if device.type == "cuda" else CUDA_KERNELS[:1]
+    composite_times = {}
+    for kernel in kernels:
+        name = "composite fwd+bwd" if device.type != "cuda" else f"composite {kernel}"
+        composite_times[kernel] = _time(
+            _with_kernel(kernel, lambda: _composite_step("native", *data)), args.repeats, device
+        )
+        rows.append((name, n_samples, composite_times[kernel], t_ref))
 
-    nerfacc_time = None
+    extra = []
     if device.type == "cuda":
-        try:
-            import nerfacc
-
-            nerfacc_time = _time(lambda: _nerfacc_step(nerfacc, *data), args.repeats, device)[0]
-        except ImportError:
-            pass
+        copy = _copy_bandwidth(device, args.repeats)
+        extra.append(f"device-to-device copy: {copy / 1e12:.2f} TB/s (read + written)")
+        for kernel, (wall, _) in composite_times.items():
+            moved = n_samples * BYTES_PER_SAMPLE / wall
+            extra.append(
+                f"composite {kernel}: {moved / 1e12:.2f} TB/s at {BYTES_PER_SAMPLE} B/sample, "
+                f"{moved / copy:.0%} of the copy's bandwidth"
+            )
+        extra += _nerfacc_rows(data, args.repeats, device, composite_times)
 
     print(
         f"device={device.type} threads={torch.get_num_threads()} scenes={args.scenes} rays/scene={args.rays} "
@@ -147,8 +218,8 @@ def main(argv: list[str] | None = None) -> None:
             f"{w_tor / w_nat:>5.1f}x {c_nat:>13.3f} {c_tor:>12.3f} {c_tor / c_nat:>9.1f}x"
         )
     print("Ms/s: million samples per second (wall clock); cpu: process CPU time of all threads.")
-    if nerfacc_time is not None:
-        print(f"nerfacc composite fwd+bwd: {nerfacc_time:.4f} s ({n_samples / nerfacc_time / 1e6:.2f} Msamples/s)")
+    for line in extra:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
 # Usage: bash scripts/gpu_check.sh [OUT_DIR]      (default runs/gpu_check; logs and a summary are written there)
 # Environment: PYTHON (default python3), SUITE_TIMEOUT (seconds for the last step, default 150), XDIST_WORKERS,
 # BENCH=0 to skip the benchmark.
+# nerfacc, the benchmark's peer, is installed from a wheel in .whl/ when one is there (on a machine without network:
+# `pip download --no-deps -d .whl nerfacc==0.5.3` beforehand); it builds its CUDA extension on first use.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT_DIR=${1:-runs/gpu_check}
@@ -46,6 +48,11 @@ tail -1 "$OUT_DIR/pytest_cuda.log" >>"$SUMMARY"
 
 step "bench_render on the GPU"
 [ "${BENCH:-1}" = 0 ] && echo "skipped (BENCH=0)"
+if [ "${BENCH:-1}" != 0 ] && compgen -G ".whl/nerfacc-*.whl" >/dev/null; then
+    SITE=$(mktemp -d)
+    "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$SITE" .whl/nerfacc-*.whl \
+        && export PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
+fi
 [ "${BENCH:-1}" = 0 ] || for args in "--scenes 64 --rays 4096" "--scenes 64 --rays 16384"; do
     # shellcheck disable=SC2086
     "$PY" scripts/bench_render.py --device cuda --repeats 10 $args 2>&1 | tee -a "$OUT_DIR/bench_render_cuda.log"
@@ -60,4 +67,4 @@ tail -1 "$OUT_DIR/pytest_suite.log" >>"$SUMMARY"
 
 step "summary"
 cat "$SUMMARY"
-grep -sE "^(raymarch|composite)" "$OUT_DIR/bench_render_cuda.log"
+grep -sE "^(raymarch|composite|device|nerfacc)" "$OUT_DIR/bench_render_cuda.log"

@@ -6,12 +6,17 @@ thread per ray on the GPU) and stops once the transmittance falls below ``eps``;
 computed analytically in a second walk. ``composite_ref`` is the autograd reference applying the same
 early-termination rule, so both agree to rounding.
 
+On the GPU a second kernel layout exists: one group of lanes per ray, loading consecutive samples together and
+computing transmittances and gradients by scans over the group (1 or 3 channels). Set the environment
+variable ``GEN3D_COMPOSITE_KERNEL=group`` to use it (``thread``, one thread per ray, is the default).
+
 Gradients flow to ``sigmas`` and ``rgbs``; ``t_starts`` and ``t_ends`` are treated as constants.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from types import ModuleType
 
 import torch
@@ -22,9 +27,22 @@ from torch.autograd.function import once_differentiable
 from renderers.ops._backend import native_module
 from renderers.volrend import apply_background, volume_render, volume_render_packed
 
-__all__ = ["composite", "composite_ref", "DEFAULT_EPS"]
+__all__ = ["composite", "composite_ref", "DEFAULT_EPS", "CUDA_KERNELS", "cuda_kernel"]
 
 DEFAULT_EPS = 1e-4
+CUDA_KERNELS = ("thread", "group")
+
+
+def cuda_kernel() -> str:
+    """The CUDA compositing layout that ``GEN3D_COMPOSITE_KERNEL`` selects: ``"thread"`` (default) or ``"group"``.
+
+    Raises:
+        ValueError: the variable holds another value.
+    """
+    value = os.environ.get("GEN3D_COMPOSITE_KERNEL", "").strip() or CUDA_KERNELS[0]
+    if value not in CUDA_KERNELS:
+        raise ValueError(f"GEN3D_COMPOSITE_KERNEL must be one of {CUDA_KERNELS}, got {value!r}")
+    return value
 
 
 class _Composite(torch.autograd.Function):
@@ -33,9 +51,11 @@ class _Composite(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigmas, values, t_starts, t_ends, chunk_starts, chunk_cnts, eps: float, module: ModuleType):
         save = bool(ctx.needs_input_grad[0] or ctx.needs_input_grad[1])
+        cooperative = sigmas.is_cuda and cuda_kernel() == "group"
         rgb, opacity, depth, trans, alphas, live = module.composite_forward(
-            sigmas, values, t_starts, t_ends, chunk_starts, chunk_cnts, eps, save
+            sigmas, values, t_starts, t_ends, chunk_starts, chunk_cnts, eps, save, cooperative
         )
+        ctx.cooperative = cooperative
         if save:
             ctx.save_for_backward(
                 values, t_starts, t_ends, chunk_starts, chunk_cnts, rgb, opacity, depth, trans, alphas, live
@@ -62,6 +82,7 @@ class _Composite(torch.autograd.Function):
             trans,
             alphas,
             live,
+            ctx.cooperative,
         )
         return grad_sigmas, grad_values, None, None, None, None, None, None
 

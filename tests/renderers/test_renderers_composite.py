@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from renderers import composite, composite_ref
+from renderers.ops.composite import cuda_kernel
 
 TOL = {torch.float32: dict(atol=1e-5, rtol=1e-5), torch.float64: dict(atol=1e-10, rtol=1e-10)}
 
@@ -217,3 +218,29 @@ def test_import_never_compiles(tmp_path):
     code = "import renderers, renderers.ops, renderers.grid, renderers.native as n\nassert not n._LOADED, n._LOADED\n"
     subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
     assert not (tmp_path / "cache").exists()
+
+
+def test_cuda_kernel_choice(monkeypatch):
+    monkeypatch.delenv("GEN3D_COMPOSITE_KERNEL", raising=False)
+    assert cuda_kernel() == "thread"
+    monkeypatch.setenv("GEN3D_COMPOSITE_KERNEL", "group")
+    assert cuda_kernel() == "group"
+    monkeypatch.setenv("GEN3D_COMPOSITE_KERNEL", "warp")
+    with pytest.raises(ValueError, match="GEN3D_COMPOSITE_KERNEL must be one of"):
+        cuda_kernel()
+
+
+def test_cuda_kernel_choice_leaves_cpu_results_alone(native_ops, monkeypatch):
+    # The CPU kernels ignore the CUDA layout: the same bits either way.
+    gen = torch.Generator().manual_seed(3)
+    ray_indices = torch.repeat_interleave(torch.arange(4), torch.tensor([3, 40, 0, 9]))
+    n = ray_indices.numel()
+    sigmas, rgbs = torch.rand(n, generator=gen) * 5, torch.rand(n, 3, generator=gen)
+    t_starts = torch.rand(n, generator=gen)
+    t_ends = t_starts + 0.1
+    outs = []
+    for kernel in ("thread", "group"):
+        monkeypatch.setenv("GEN3D_COMPOSITE_KERNEL", kernel)
+        outs.append(composite(sigmas, rgbs, t_starts, t_ends, ray_indices, impl="native"))
+    for a, b in zip(*outs, strict=True):
+        assert torch.equal(a, b)

@@ -12,6 +12,7 @@ import torch
 
 from renderers import composite, raymarch
 from renderers.ops._backend import CUDA_SOURCES
+from renderers.ops.composite import CUDA_KERNELS
 
 NVCC = shutil.which("nvcc")
 needs_gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -51,25 +52,35 @@ def test_cuda_sources_compile(tmp_path):
         assert (tmp_path / f"{source.stem}.o").stat().st_size > 0
 
 
+# Ray lengths: empty, single-sample, shorter and longer than a warp, exact multiples of the group widths (8, 32).
+SHORT_RAYS = [5, 0, 17, 1, 40, 0, 3]  # 9.4 samples per ray on average: groups of 8 lanes
+LONG_RAYS = [64, 0, 100, 33, 1, 32, 31, 8, 250, 16]  # 53.5 per ray: a warp per ray
+
+
 @pytest.mark.cuda
 @needs_gpu
+@pytest.mark.parametrize("kernel", CUDA_KERNELS)
+@pytest.mark.parametrize("channels", [3, 1, 5])
+@pytest.mark.parametrize("counts", [SHORT_RAYS, LONG_RAYS], ids=["short", "long"])
+@pytest.mark.parametrize("eps", [1e-4, 0.0, 0.2])  # 0.2: early termination inside most rays
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_composite_cuda_matches_cpu(cuda_kernels, dtype):
-    gen = torch.Generator().manual_seed(0)
-    counts = torch.tensor([5, 0, 17, 1, 40, 0, 3])
+def test_composite_cuda_matches_cpu(cuda_kernels, monkeypatch, kernel, channels, counts, eps, dtype):
+    monkeypatch.setenv("GEN3D_COMPOSITE_KERNEL", kernel)
+    gen = torch.Generator().manual_seed(len(counts) * 10 + channels)
+    counts = torch.tensor(counts)
     ray_indices = torch.repeat_interleave(torch.arange(len(counts)), counts)
     n = int(counts.sum())
     sigmas = torch.rand(n, generator=gen, dtype=dtype) * 20
-    rgbs = torch.rand(n, 3, generator=gen, dtype=dtype)
+    rgbs = torch.rand(n, channels, generator=gen, dtype=dtype)
     t_starts = torch.rand(n, generator=gen, dtype=dtype)
     t_ends = t_starts + torch.rand(n, generator=gen, dtype=dtype) * 0.2
-    upstream = [torch.randn(len(counts), 3, dtype=dtype, generator=gen), torch.randn(len(counts), dtype=dtype)]
+    upstream = [torch.randn(len(counts), channels, dtype=dtype, generator=gen), torch.randn(len(counts), dtype=dtype)]
     results = []
     for device in ("cpu", "cuda"):
         s = sigmas.detach().to(device).requires_grad_()  # a fresh leaf on each device
         c = rgbs.detach().to(device).requires_grad_()
         rgb, opacity, depth = composite(
-            s, c, t_starts.to(device), t_ends.to(device), ray_indices.to(device), impl="native"
+            s, c, t_starts.to(device), t_ends.to(device), ray_indices.to(device), eps=eps, impl="native"
         )
         loss = (rgb * upstream[0].to(device)).sum() + (opacity * upstream[1].to(device)).sum() + depth.sum()
         loss.backward()
@@ -77,6 +88,27 @@ def test_composite_cuda_matches_cpu(cuda_kernels, dtype):
     tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-10)
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(b, a, **tol)
+
+
+@pytest.mark.cuda
+@needs_gpu
+@pytest.mark.parametrize("kernel", CUDA_KERNELS)
+@pytest.mark.parametrize("channels", [3, 1])
+def test_composite_cuda_gradcheck(cuda_kernels, monkeypatch, kernel, channels):
+    monkeypatch.setenv("GEN3D_COMPOSITE_KERNEL", kernel)
+    gen = torch.Generator().manual_seed(channels)
+    counts = torch.tensor([40, 0, 6, 1, 33])  # 16 per ray: a warp per ray, two tiles on the longest rays
+    ray_indices = torch.repeat_interleave(torch.arange(len(counts)), counts).cuda()
+    n = int(counts.sum())
+    sigmas = (torch.rand(n, generator=gen, dtype=torch.float64) * 3).cuda().requires_grad_()
+    rgbs = torch.rand(n, channels, generator=gen, dtype=torch.float64).cuda().requires_grad_()
+    t_starts = torch.rand(n, generator=gen, dtype=torch.float64).cuda()
+    t_ends = t_starts + 0.1
+
+    def fn(s, c):
+        return composite(s, c, t_starts, t_ends, ray_indices, background=0.3, eps=1e-4, impl="native")
+
+    assert torch.autograd.gradcheck(fn, (sigmas, rgbs), eps=1e-6, atol=1e-8)
 
 
 @pytest.mark.cuda

@@ -44,6 +44,9 @@ std::tuple<at::Tensor, at::Tensor> CompositeBackwardCpu(
     const at::Tensor& alphas,        // (N,)
     const at::Tensor& live_cnts);    // (R,)
 
+// CUDA twins (composite.cu). cooperative: one group of lanes per ray (warp-cooperative scans; 1 or 3 channels,
+// other channel counts use the thread-per-ray kernels) instead of one thread per ray. The saved tensors are the
+// same either way. The CPU ignores it.
 #ifdef WITH_CUDA
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> CompositeCuda(
     const at::Tensor& sigmas,
@@ -53,7 +56,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
     const at::Tensor& chunk_starts,
     const at::Tensor& chunk_cnts,
     double eps,
-    bool save_aux);
+    bool save_aux,
+    bool cooperative);
 
 std::tuple<at::Tensor, at::Tensor> CompositeBackwardCuda(
     const at::Tensor& grad_values,
@@ -69,7 +73,8 @@ std::tuple<at::Tensor, at::Tensor> CompositeBackwardCuda(
     const at::Tensor& out_depth,
     const at::Tensor& trans,
     const at::Tensor& alphas,
-    const at::Tensor& live_cnts);
+    const at::Tensor& live_cnts,
+    bool cooperative);
 #endif
 
 // Per-ray offsets of packed samples: (chunk_starts (R,), chunk_cnts (R,)) from sorted ray_indices (N,) int64.
@@ -135,13 +140,14 @@ inline std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at
     const at::Tensor& chunk_starts,
     const at::Tensor& chunk_cnts,
     double eps,
-    bool save_aux) {
+    bool save_aux,
+    bool cooperative) {
   CompositeCheckInputs(sigmas, values, t_starts, t_ends, chunk_starts, chunk_cnts);
   if (sigmas.is_cuda()) {
 #ifdef WITH_CUDA
     return CompositeCuda(
         sigmas.contiguous(), values.contiguous(), t_starts.contiguous(), t_ends.contiguous(),
-        chunk_starts.contiguous(), chunk_cnts.contiguous(), eps, save_aux);
+        chunk_starts.contiguous(), chunk_cnts.contiguous(), eps, save_aux, cooperative);
 #else
     RENDERERS_NO_CUDA("composite");
 #endif
@@ -165,7 +171,8 @@ inline std::tuple<at::Tensor, at::Tensor> CompositeBackward(
     const at::Tensor& out_depth,
     const at::Tensor& trans,
     const at::Tensor& alphas,
-    const at::Tensor& live_cnts) {
+    const at::Tensor& live_cnts,
+    bool cooperative) {
   const auto n = values.size(0);
   const auto r = chunk_starts.size(0);
   const auto c = values.size(1);
@@ -193,7 +200,7 @@ inline std::tuple<at::Tensor, at::Tensor> CompositeBackward(
     return CompositeBackwardCuda(
         gv, go, gd, values.contiguous(), t_starts.contiguous(), t_ends.contiguous(), chunk_starts.contiguous(),
         chunk_cnts.contiguous(), out_values.contiguous(), out_opacity.contiguous(), out_depth.contiguous(),
-        trans.contiguous(), alphas.contiguous(), live_cnts.contiguous());
+        trans.contiguous(), alphas.contiguous(), live_cnts.contiguous(), cooperative);
 #else
     RENDERERS_NO_CUDA("composite");
 #endif

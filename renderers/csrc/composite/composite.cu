@@ -47,31 +47,91 @@ __device__ __forceinline__ double GroupSum(double x, unsigned mask) {
   return x;
 }
 
+// Pointers and sizes of one forward launch, either layout.
+template <typename scalar_t>
+struct ForwardArgs {
+  const scalar_t* sigmas;  // read by the group layout, which computes alpha itself
+  const scalar_t* alphas;  // read by the thread layout (CompositeAlphas)
+  const scalar_t* values;  // (N, C)
+  const scalar_t* t_starts;
+  const scalar_t* t_ends;
+  const int64_t* chunk_starts;
+  const int64_t* chunk_cnts;
+  int64_t n_rays;
+  int64_t n_channels;
+  scalar_t eps;
+  scalar_t* out_values;  // (R, C), zeros
+  scalar_t* out_opacity;
+  scalar_t* out_depth;
+  scalar_t* out_trans;   // nullptr: not saved
+  scalar_t* out_alphas;  // written by the group layout; nullptr: not saved
+  int64_t* out_live;     // nullptr: not saved
+};
+
+// Pointers and sizes of one backward launch, either layout.
+template <typename scalar_t>
+struct BackwardArgs {
+  const scalar_t* grad_values;  // (R, C)
+  const scalar_t* grad_opacity;
+  const scalar_t* grad_depth;
+  const scalar_t* values;
+  const scalar_t* t_starts;
+  const scalar_t* t_ends;
+  const int64_t* chunk_starts;
+  const int64_t* chunk_cnts;
+  const scalar_t* out_values;
+  const scalar_t* out_opacity;
+  const scalar_t* out_depth;
+  const scalar_t* trans;
+  const scalar_t* alphas;
+  const int64_t* live_cnts;
+  int64_t n_rays;
+  int64_t n_channels;
+  scalar_t* grad_sigmas;  // (N,)
+  scalar_t* grad_vals;    // (N, C)
+};
+
+// Forward, one thread per ray. kC > 0: channel count known at compile time; kC == 0: n_channels at run time.
+template <typename scalar_t, int kC>
+__global__ void CompositeForwardCudaKernel(const ForwardArgs<scalar_t> a) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= a.n_rays) return;
+  const int64_t n_ch = kC > 0 ? kC : a.n_channels;
+  const int64_t start = a.chunk_starts[r];
+  const int64_t end = start + a.chunk_cnts[r];
+  double trans = 1;  // transmittance before the current sample, accumulated in double as on the CPU
+  scalar_t opacity = 0;
+  scalar_t depth = 0;
+  scalar_t* v_out = a.out_values + r * n_ch;
+  int64_t i = start;
+  for (; i < end; ++i) {
+    const scalar_t t = static_cast<scalar_t>(trans);
+    if (t < a.eps) break;
+    const scalar_t alpha = a.alphas[i];
+    const scalar_t w = t * alpha;
+    const scalar_t* v = a.values + i * n_ch;
+    for (int64_t c = 0; c < n_ch; ++c) v_out[c] += w * v[c];
+    opacity += w;
+    depth += w * ((a.t_starts[i] + a.t_ends[i]) * scalar_t(0.5));
+    if (a.out_trans != nullptr) a.out_trans[i] = t;
+    trans *= static_cast<double>(scalar_t(1) - alpha);
+  }
+  if (a.out_live != nullptr) a.out_live[r] = i - start;
+  a.out_opacity[r] = opacity;
+  a.out_depth[r] = depth;
+}
+
 // Forward, one group per ray. alpha_i is computed here, with the same operations as CompositeAlphas.
 template <typename scalar_t, int kC, int kGroup>
-__global__ void __launch_bounds__(kThreads) CompositeForwardGroupKernel(
-    const scalar_t* __restrict__ sigmas,
-    const scalar_t* __restrict__ values,
-    const scalar_t* __restrict__ t_starts,
-    const scalar_t* __restrict__ t_ends,
-    const int64_t* __restrict__ chunk_starts,
-    const int64_t* __restrict__ chunk_cnts,
-    int64_t n_rays,
-    scalar_t eps,
-    scalar_t* __restrict__ out_values,
-    scalar_t* __restrict__ out_opacity,
-    scalar_t* __restrict__ out_depth,
-    scalar_t* __restrict__ out_trans,   // nullptr: not saved
-    scalar_t* __restrict__ out_alphas,  // nullptr: not saved
-    int64_t* __restrict__ out_live) {   // nullptr: not saved
+__global__ void __launch_bounds__(kThreads) CompositeForwardGroupKernel(const ForwardArgs<scalar_t> a) {
   static_assert(kC > 0 && kWarp % kGroup == 0, "a known channel count and a group dividing the warp");
   const int64_t r = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup;
-  if (r >= n_rays) return;  // the whole group leaves together
+  if (r >= a.n_rays) return;  // the whole group leaves together
   const int lane = static_cast<int>(threadIdx.x % kGroup);
   const int group_shift = static_cast<int>(threadIdx.x % kWarp) / kGroup * kGroup;
   const unsigned mask = GroupMask<kGroup>();
-  const int64_t start = chunk_starts[r];
-  const int64_t end = start + chunk_cnts[r];
+  const int64_t start = a.chunk_starts[r];
+  const int64_t end = start + a.chunk_cnts[r];
   double carry = 1;  // transmittance before the current tile
   double acc[kC];
 #pragma unroll
@@ -86,9 +146,9 @@ __global__ void __launch_bounds__(kThreads) CompositeForwardGroupKernel(
     scalar_t ts = 0;
     scalar_t te = 0;
     if (in) {
-      ts = t_starts[i];
-      te = t_ends[i];
-      alpha = -::expm1(-((te - ts) * sigmas[i]));
+      ts = a.t_starts[i];
+      te = a.t_ends[i];
+      alpha = -::expm1(-((te - ts) * a.sigmas[i]));
     }
     const double f = static_cast<double>(static_cast<scalar_t>(scalar_t(1) - alpha));  // 1 outside the ray
     const double incl = GroupInclusiveScan<kGroup, true>(f, lane, mask);
@@ -96,18 +156,18 @@ __global__ void __launch_bounds__(kThreads) CompositeForwardGroupKernel(
     if (lane == 0) excl = 1;
     const scalar_t t = static_cast<scalar_t>(carry * excl);
     // Early termination at the first sample of the tile whose transmittance is below eps.
-    const unsigned dead = (__ballot_sync(mask, in && t < eps) & mask) >> group_shift;
+    const unsigned dead = (__ballot_sync(mask, in && t < a.eps) & mask) >> group_shift;
     const int n_live = dead != 0 ? __ffs(dead) - 1 : kGroup;
     if (in && lane < n_live) {
       const scalar_t w = t * alpha;
-      const scalar_t* v = values + i * kC;
+      const scalar_t* v = a.values + i * kC;
 #pragma unroll
       for (int c = 0; c < kC; ++c) acc[c] += static_cast<double>(w * v[c]);
       opacity += w;
       depth += static_cast<double>(w * ((ts + te) * scalar_t(0.5)));
-      if (out_trans != nullptr) {
-        out_trans[i] = t;
-        out_alphas[i] = alpha;
+      if (a.out_trans != nullptr) {
+        a.out_trans[i] = t;
+        a.out_alphas[i] = alpha;
       }
     }
     if (dead != 0) {
@@ -122,55 +182,71 @@ __global__ void __launch_bounds__(kThreads) CompositeForwardGroupKernel(
   depth = GroupSum<kGroup>(depth, mask);
   if (lane == 0) {
 #pragma unroll
-    for (int c = 0; c < kC; ++c) out_values[r * kC + c] = static_cast<scalar_t>(acc[c]);
-    out_opacity[r] = static_cast<scalar_t>(opacity);
-    out_depth[r] = static_cast<scalar_t>(depth);
-    if (out_live != nullptr) out_live[r] = live_end - start;
+    for (int c = 0; c < kC; ++c) a.out_values[r * kC + c] = static_cast<scalar_t>(acc[c]);
+    a.out_opacity[r] = static_cast<scalar_t>(opacity);
+    a.out_depth[r] = static_cast<scalar_t>(depth);
+    if (a.out_live != nullptr) a.out_live[r] = live_end - start;
   }
 }
 
-// Backward, one group per ray; see composite_cpu.cpp for the formulas. "remaining" after sample i is the forward
-// total sum_j w_j v_j minus the inclusive prefix sum of w_j v_j, a scan over the tiles.
+// Backward, one thread per ray; see composite_cpu.cpp for the derivation.
+template <typename scalar_t, int kC>
+__global__ void CompositeBackwardCudaKernel(const BackwardArgs<scalar_t> a) {
+  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (r >= a.n_rays) return;
+  const int64_t n_ch = kC > 0 ? kC : a.n_channels;
+  const int64_t start = a.chunk_starts[r];
+  const int64_t end = start + a.live_cnts[r];
+  // Terminated samples (after the live prefix) get zero gradients.
+  for (int64_t i = end; i < start + a.chunk_cnts[r]; ++i) {
+    a.grad_sigmas[i] = 0;
+    for (int64_t c = 0; c < n_ch; ++c) a.grad_vals[i * n_ch + c] = 0;
+  }
+  const scalar_t* gv = a.grad_values + r * n_ch;
+  const scalar_t go = a.grad_opacity[r];
+  const scalar_t gd = a.grad_depth[r];
+  double remaining = static_cast<double>(gd) * a.out_depth[r] + static_cast<double>(go) * a.out_opacity[r];
+  for (int64_t c = 0; c < n_ch; ++c) remaining += static_cast<double>(gv[c]) * a.out_values[r * n_ch + c];
+  for (int64_t i = start; i < end; ++i) {
+    const scalar_t w = a.trans[i] * a.alphas[i];
+    const scalar_t* v = a.values + i * n_ch;
+    scalar_t* gval = a.grad_vals + i * n_ch;
+    double vi = gd * ((a.t_starts[i] + a.t_ends[i]) * scalar_t(0.5)) + go;
+    for (int64_t c = 0; c < n_ch; ++c) {
+      vi += gv[c] * v[c];
+      gval[c] = w * gv[c];
+    }
+    remaining -= w * vi;
+    const double grad_tau = (a.trans[i] - w) * vi - remaining;
+    a.grad_sigmas[i] = static_cast<scalar_t>(grad_tau * (a.t_ends[i] - a.t_starts[i]));
+  }
+}
+
+// Backward, one group per ray. "remaining" after sample i is the forward total sum_j w_j v_j minus the inclusive
+// prefix sum of w_j v_j: a scan over the tiles.
 template <typename scalar_t, int kC, int kGroup>
-__global__ void __launch_bounds__(kThreads) CompositeBackwardGroupKernel(
-    const scalar_t* __restrict__ grad_values,
-    const scalar_t* __restrict__ grad_opacity,
-    const scalar_t* __restrict__ grad_depth,
-    const scalar_t* __restrict__ values,
-    const scalar_t* __restrict__ t_starts,
-    const scalar_t* __restrict__ t_ends,
-    const int64_t* __restrict__ chunk_starts,
-    const int64_t* __restrict__ chunk_cnts,
-    const scalar_t* __restrict__ out_values,
-    const scalar_t* __restrict__ out_opacity,
-    const scalar_t* __restrict__ out_depth,
-    const scalar_t* __restrict__ trans,
-    const scalar_t* __restrict__ alphas,
-    const int64_t* __restrict__ live_cnts,
-    int64_t n_rays,
-    scalar_t* __restrict__ grad_sigmas,
-    scalar_t* __restrict__ grad_vals) {
+__global__ void __launch_bounds__(kThreads) CompositeBackwardGroupKernel(const BackwardArgs<scalar_t> a) {
   static_assert(kC > 0 && kWarp % kGroup == 0, "a known channel count and a group dividing the warp");
   const int64_t r = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / kGroup;
-  if (r >= n_rays) return;
+  if (r >= a.n_rays) return;
   const int lane = static_cast<int>(threadIdx.x % kGroup);
   const unsigned mask = GroupMask<kGroup>();
-  const int64_t start = chunk_starts[r];
-  const int64_t live_end = start + live_cnts[r];
-  const int64_t end = start + chunk_cnts[r];
+  const int64_t start = a.chunk_starts[r];
+  const int64_t live_end = start + a.live_cnts[r];
+  const int64_t end = start + a.chunk_cnts[r];
   for (int64_t i = live_end + lane; i < end; i += kGroup) {  // terminated samples: zero gradients
-    grad_sigmas[i] = 0;
+    a.grad_sigmas[i] = 0;
 #pragma unroll
-    for (int c = 0; c < kC; ++c) grad_vals[i * kC + c] = 0;
+    for (int c = 0; c < kC; ++c) a.grad_vals[i * kC + c] = 0;
   }
   scalar_t gv[kC];
 #pragma unroll
-  for (int c = 0; c < kC; ++c) gv[c] = grad_values[r * kC + c];
-  const scalar_t go = grad_opacity[r];
-  const scalar_t gd = grad_depth[r];
-  double total = static_cast<double>(gd) * out_depth[r] + static_cast<double>(go) * out_opacity[r];
+  for (int c = 0; c < kC; ++c) gv[c] = a.grad_values[r * kC + c];
+  const scalar_t go = a.grad_opacity[r];
+  const scalar_t gd = a.grad_depth[r];
+  double total = static_cast<double>(gd) * a.out_depth[r] + static_cast<double>(go) * a.out_opacity[r];
 #pragma unroll
-  for (int c = 0; c < kC; ++c) total += static_cast<double>(gv[c]) * out_values[r * kC + c];
+  for (int c = 0; c < kC; ++c) total += static_cast<double>(gv[c]) * a.out_values[r * kC + c];
   double carry = 0;  // sum of w_j v_j over the earlier tiles
   for (int64_t base = start; base < live_end; base += kGroup) {
     const int64_t i = base + lane;
@@ -181,13 +257,13 @@ __global__ void __launch_bounds__(kThreads) CompositeBackwardGroupKernel(
     scalar_t te = 0;
     double vi = 0;
     if (in) {
-      t = trans[i];
-      w = t * alphas[i];
-      ts = t_starts[i];
-      te = t_ends[i];
+      t = a.trans[i];
+      w = t * a.alphas[i];
+      ts = a.t_starts[i];
+      te = a.t_ends[i];
       vi = gd * ((ts + te) * scalar_t(0.5)) + go;
-      const scalar_t* v = values + i * kC;
-      scalar_t* gval = grad_vals + i * kC;
+      const scalar_t* v = a.values + i * kC;
+      scalar_t* gval = a.grad_vals + i * kC;
 #pragma unroll
       for (int c = 0; c < kC; ++c) {
         vi += gv[c] * v[c];
@@ -198,104 +274,9 @@ __global__ void __launch_bounds__(kThreads) CompositeBackwardGroupKernel(
     if (in) {
       const double remaining = total - (carry + incl);
       const double grad_tau = (t - w) * vi - remaining;
-      grad_sigmas[i] = static_cast<scalar_t>(grad_tau * (te - ts));
+      a.grad_sigmas[i] = static_cast<scalar_t>(grad_tau * (te - ts));
     }
     carry += __shfl_sync(mask, incl, kGroup - 1, kGroup);
-  }
-}
-
-// kC > 0: channel count known at compile time; kC == 0: n_channels at run time.
-template <typename scalar_t, int kC>
-__global__ void CompositeForwardCudaKernel(
-    const scalar_t* __restrict__ alphas,
-    const scalar_t* __restrict__ values,
-    const scalar_t* __restrict__ t_starts,
-    const scalar_t* __restrict__ t_ends,
-    const int64_t* __restrict__ chunk_starts,
-    const int64_t* __restrict__ chunk_cnts,
-    int64_t n_rays,
-    int64_t n_channels,
-    scalar_t eps,
-    scalar_t* __restrict__ out_values,
-    scalar_t* __restrict__ out_opacity,
-    scalar_t* __restrict__ out_depth,
-    scalar_t* __restrict__ out_trans,
-    int64_t* __restrict__ out_live) {
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= n_rays) return;
-  const int64_t n_ch = kC > 0 ? kC : n_channels;
-  const int64_t start = chunk_starts[r];
-  const int64_t end = start + chunk_cnts[r];
-  double trans = 1;  // transmittance before the current sample, accumulated in double as on the CPU
-  scalar_t opacity = 0;
-  scalar_t depth = 0;
-  scalar_t* v_out = out_values + r * n_ch;
-  int64_t i = start;
-  for (; i < end; ++i) {
-    const scalar_t t = static_cast<scalar_t>(trans);
-    if (t < eps) break;
-    const scalar_t alpha = alphas[i];
-    const scalar_t w = t * alpha;
-    const scalar_t* v = values + i * n_ch;
-    for (int64_t c = 0; c < n_ch; ++c) v_out[c] += w * v[c];
-    opacity += w;
-    depth += w * ((t_starts[i] + t_ends[i]) * scalar_t(0.5));
-    if (out_trans != nullptr) out_trans[i] = t;
-    trans *= static_cast<double>(scalar_t(1) - alpha);
-  }
-  if (out_live != nullptr) out_live[r] = i - start;
-  out_opacity[r] = opacity;
-  out_depth[r] = depth;
-}
-
-template <typename scalar_t, int kC>
-__global__ void CompositeBackwardCudaKernel(
-    const scalar_t* __restrict__ grad_values,
-    const scalar_t* __restrict__ grad_opacity,
-    const scalar_t* __restrict__ grad_depth,
-    const scalar_t* __restrict__ values,
-    const scalar_t* __restrict__ t_starts,
-    const scalar_t* __restrict__ t_ends,
-    const int64_t* __restrict__ chunk_starts,
-    const int64_t* __restrict__ chunk_cnts,
-    const scalar_t* __restrict__ out_values,
-    const scalar_t* __restrict__ out_opacity,
-    const scalar_t* __restrict__ out_depth,
-    const scalar_t* __restrict__ trans,
-    const scalar_t* __restrict__ alphas,
-    const int64_t* __restrict__ live_cnts,
-    int64_t n_rays,
-    int64_t n_channels,
-    scalar_t* __restrict__ grad_sigmas,
-    scalar_t* __restrict__ grad_vals) {
-  const int64_t r = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (r >= n_rays) return;
-  const int64_t n_ch = kC > 0 ? kC : n_channels;
-  const int64_t start = chunk_starts[r];
-  const int64_t end = start + live_cnts[r];
-  // Terminated samples (after the live prefix) get zero gradients.
-  for (int64_t i = end; i < start + chunk_cnts[r]; ++i) {
-    grad_sigmas[i] = 0;
-    for (int64_t c = 0; c < n_ch; ++c) grad_vals[i * n_ch + c] = 0;
-  }
-  const scalar_t* gv = grad_values + r * n_ch;
-  const scalar_t go = grad_opacity[r];
-  const scalar_t gd = grad_depth[r];
-  // See composite_cpu.cpp for the derivation.
-  double remaining = static_cast<double>(gd) * out_depth[r] + static_cast<double>(go) * out_opacity[r];
-  for (int64_t c = 0; c < n_ch; ++c) remaining += static_cast<double>(gv[c]) * out_values[r * n_ch + c];
-  for (int64_t i = start; i < end; ++i) {
-    const scalar_t w = trans[i] * alphas[i];
-    const scalar_t* v = values + i * n_ch;
-    scalar_t* gval = grad_vals + i * n_ch;
-    double vi = gd * ((t_starts[i] + t_ends[i]) * scalar_t(0.5)) + go;
-    for (int64_t c = 0; c < n_ch; ++c) {
-      vi += gv[c] * v[c];
-      gval[c] = w * gv[c];
-    }
-    remaining -= w * vi;
-    const double grad_tau = (trans[i] - w) * vi - remaining;
-    grad_sigmas[i] = static_cast<scalar_t>(grad_tau * (t_ends[i] - t_starts[i]));
   }
 }
 
@@ -355,48 +336,38 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
   const int64_t n_rays = chunk_starts.size(0);
   const int64_t n_samples = sigmas.size(0);
   const int64_t n_channels = values.size(1);
-  // The cooperative kernels unroll their channels: 1 or 3.
-  cooperative = cooperative && (n_channels == 1 || n_channels == 3);
+  cooperative = cooperative && (n_channels == 1 || n_channels == 3);  // the group kernels unroll 1 or 3 channels
   auto out_values = at::zeros({n_rays, n_channels}, sigmas.options());
   auto out_opacity = at::zeros({n_rays}, sigmas.options());
   auto out_depth = at::zeros({n_rays}, sigmas.options());
   auto trans = at::empty({save_aux ? n_samples : 0}, sigmas.options());
   auto live = at::zeros({save_aux ? n_rays : 0}, chunk_starts.options());
-  at::Tensor alphas;
-  if (cooperative) {
-    alphas = at::empty({save_aux ? n_samples : 0}, sigmas.options());
-    if (n_rays > 0) {
-      AT_DISPATCH_FLOATING_TYPES(sigmas.scalar_type(), "CompositeCuda", [&] {
-        RenderersDispatchChannels(n_channels, [&](auto kc) {
-          constexpr int kC = decltype(kc)::value;
-          if constexpr (kC > 0) {
-            DispatchGroup(n_samples, n_rays, [&](auto kg) {
-              constexpr int kGroup = decltype(kg)::value;
-              CompositeForwardGroupKernel<scalar_t, kC, kGroup><<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(
-                  sigmas.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(),
-                  t_ends.data_ptr<scalar_t>(), chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(),
-                  n_rays, static_cast<scalar_t>(eps), out_values.data_ptr<scalar_t>(),
-                  out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(),
-                  save_aux ? trans.data_ptr<scalar_t>() : nullptr, save_aux ? alphas.data_ptr<scalar_t>() : nullptr,
-                  save_aux ? live.data_ptr<int64_t>() : nullptr);
-            });
-          }
-        });
-      });
-      C10_CUDA_KERNEL_LAUNCH_CHECK();
-    }
-    return std::make_tuple(out_values, out_opacity, out_depth, trans, alphas, live);
-  }
-  alphas = CompositeAlphas(sigmas, t_starts, t_ends);
+  // The thread layout reads alphas computed beforehand; the group layout computes (and saves) them itself.
+  auto alphas = cooperative ? at::empty({save_aux ? n_samples : 0}, sigmas.options())
+                            : CompositeAlphas(sigmas, t_starts, t_ends);
   if (n_rays > 0) {
     AT_DISPATCH_FLOATING_TYPES(sigmas.scalar_type(), "CompositeCuda", [&] {
+      ForwardArgs<scalar_t> args{
+          sigmas.data_ptr<scalar_t>(), cooperative ? nullptr : alphas.data_ptr<scalar_t>(),
+          values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(), t_ends.data_ptr<scalar_t>(),
+          chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(), n_rays, n_channels,
+          static_cast<scalar_t>(eps), out_values.data_ptr<scalar_t>(), out_opacity.data_ptr<scalar_t>(),
+          out_depth.data_ptr<scalar_t>(), save_aux ? trans.data_ptr<scalar_t>() : nullptr,
+          save_aux && cooperative ? alphas.data_ptr<scalar_t>() : nullptr,
+          save_aux ? live.data_ptr<int64_t>() : nullptr};
       RenderersDispatchChannels(n_channels, [&](auto kc) {
-        CompositeForwardCudaKernel<scalar_t, decltype(kc)::value><<<NumBlocks(n_rays), kThreads, 0, stream>>>(
-            alphas.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(),
-            t_ends.data_ptr<scalar_t>(), chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(), n_rays,
-            n_channels, static_cast<scalar_t>(eps), out_values.data_ptr<scalar_t>(),
-            out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(),
-            save_aux ? trans.data_ptr<scalar_t>() : nullptr, save_aux ? live.data_ptr<int64_t>() : nullptr);
+        constexpr int kC = decltype(kc)::value;
+        if constexpr (kC > 0) {
+          if (cooperative) {
+            DispatchGroup(n_samples, n_rays, [&](auto kg) {
+              constexpr int kGroup = decltype(kg)::value;
+              CompositeForwardGroupKernel<scalar_t, kC, kGroup>
+                  <<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(args);
+            });
+            return;
+          }
+        }
+        CompositeForwardCudaKernel<scalar_t, kC><<<NumBlocks(n_rays), kThreads, 0, stream>>>(args);
       });
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -427,36 +398,32 @@ std::tuple<at::Tensor, at::Tensor> CompositeBackwardCuda(
   const int64_t n_rays = chunk_starts.size(0);
   const int64_t n_samples = values.size(0);
   const int64_t n_channels = values.size(1);
+  cooperative = cooperative && (n_channels == 1 || n_channels == 3);
   // Every sample belongs to one chunk, whose thread (or group) writes its gradient (zero after early termination).
   auto grad_sigmas = at::empty({n_samples}, values.options());
   auto grad_vals = at::empty_like(values);
   if (n_rays == 0 || n_samples == 0) return std::make_tuple(grad_sigmas, grad_vals);
-  cooperative = cooperative && (n_channels == 1 || n_channels == 3);
   AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "CompositeBackwardCuda", [&] {
+    BackwardArgs<scalar_t> args{
+        grad_values.data_ptr<scalar_t>(), grad_opacity.data_ptr<scalar_t>(), grad_depth.data_ptr<scalar_t>(),
+        values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(), t_ends.data_ptr<scalar_t>(),
+        chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(), out_values.data_ptr<scalar_t>(),
+        out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
+        alphas.data_ptr<scalar_t>(), live_cnts.data_ptr<int64_t>(), n_rays, n_channels,
+        grad_sigmas.data_ptr<scalar_t>(), grad_vals.data_ptr<scalar_t>()};
     RenderersDispatchChannels(n_channels, [&](auto kc) {
       constexpr int kC = decltype(kc)::value;
       if constexpr (kC > 0) {
         if (cooperative) {
           DispatchGroup(n_samples, n_rays, [&](auto kg) {
             constexpr int kGroup = decltype(kg)::value;
-            CompositeBackwardGroupKernel<scalar_t, kC, kGroup><<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(
-                grad_values.data_ptr<scalar_t>(), grad_opacity.data_ptr<scalar_t>(), grad_depth.data_ptr<scalar_t>(),
-                values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(), t_ends.data_ptr<scalar_t>(),
-                chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(), out_values.data_ptr<scalar_t>(),
-                out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
-                alphas.data_ptr<scalar_t>(), live_cnts.data_ptr<int64_t>(), n_rays, grad_sigmas.data_ptr<scalar_t>(),
-                grad_vals.data_ptr<scalar_t>());
+            CompositeBackwardGroupKernel<scalar_t, kC, kGroup>
+                <<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(args);
           });
           return;
         }
       }
-      CompositeBackwardCudaKernel<scalar_t, kC><<<NumBlocks(n_rays), kThreads, 0, stream>>>(
-          grad_values.data_ptr<scalar_t>(), grad_opacity.data_ptr<scalar_t>(), grad_depth.data_ptr<scalar_t>(),
-          values.data_ptr<scalar_t>(), t_starts.data_ptr<scalar_t>(), t_ends.data_ptr<scalar_t>(),
-          chunk_starts.data_ptr<int64_t>(), chunk_cnts.data_ptr<int64_t>(), out_values.data_ptr<scalar_t>(),
-          out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
-          alphas.data_ptr<scalar_t>(), live_cnts.data_ptr<int64_t>(), n_rays, n_channels,
-          grad_sigmas.data_ptr<scalar_t>(), grad_vals.data_ptr<scalar_t>());
+      CompositeBackwardCudaKernel<scalar_t, kC><<<NumBlocks(n_rays), kThreads, 0, stream>>>(args);
     });
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();

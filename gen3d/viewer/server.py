@@ -105,32 +105,43 @@ def origin_guard(handler: Callable[..., Any] | None, allowed: Callable[[str | No
     return process_request
 
 
-def _find_websocket_server(viser_server: Any) -> Any:
-    """The ``websockets`` server object behind a running viser server, or None.
+def _guard_on_loop(viser_server: Any, allowed: Callable[[str | None], bool]) -> bool:
+    """Put the origin guard in front of viser's ``websockets`` server and drop every earlier connection.
 
-    viser keeps it as a local of the coroutine that serves; the search runs on viser's event loop.
+    Runs as one step of viser's event loop (no ``await`` in it): a connection registered before the swap (open, or
+    still in its handshake with the old hook) is aborted; one registered after it handshakes through the guard.
+    viser keeps the server as a local of the coroutine that serves; it is found there.
+
+    Returns:
+        False when no ``websockets`` server was found (nothing was changed).
     """
     from websockets.asyncio.server import Server
 
-    async def search() -> Any:
+    async def guard() -> bool:
         for task in asyncio.all_tasks():
             coro = task.get_coro()
             while coro is not None:
                 frame = getattr(coro, "cr_frame", None)
                 found = [v for v in (frame.f_locals.values() if frame else ()) if isinstance(v, Server)]
                 if found:
-                    return found[0]
+                    server = found[0]
+                    server.process_request = origin_guard(server.process_request, allowed)
+                    for connection in tuple(server.handlers):
+                        connection.transport.abort()
+                    return True
                 coro = getattr(coro, "cr_await", None)
-        return None
+        return False
 
     loop = viser_server._websock_server._background_event_loop
-    return asyncio.run_coroutine_threadsafe(search(), loop).result(timeout=HOOK_TIMEOUT)
+    return asyncio.run_coroutine_threadsafe(guard(), loop).result(timeout=HOOK_TIMEOUT)
 
 
 def install_origin_guard(viser_server: Any, allowed: Callable[[str | None], bool]) -> None:
     """Make a started viser server answer requests whose ``Origin`` is not ``allowed`` with 403.
 
-    Call it right after the server starts, before the panel is built; connections opened before it are closed.
+    Call it right after the server starts, before the panel is built. Connections that reached the server
+    before the guard (open ones and ones still in their handshake) are aborted, in the same event-loop step that
+    installs it, so every connection that remains passed the guard.
 
     Args:
         viser_server: a running ``viser.ViserServer``.
@@ -140,8 +151,5 @@ def install_origin_guard(viser_server: Any, allowed: Callable[[str | None], bool
         Gen3DError: when the server's request hook cannot be found (an unsupported viser version); the
             viewer does not serve unguarded.
     """
-    ws_server = _find_websocket_server(viser_server)
-    if ws_server is None:
+    if not _guard_on_loop(viser_server, allowed):
         raise Gen3DError("the viewer cannot restrict connections with this version of viser")
-    ws_server.process_request = origin_guard(ws_server.process_request, allowed)
-    viser_server._websock_server.disconnect_all_clients()  # none should exist yet; none may predate the guard

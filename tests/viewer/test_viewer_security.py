@@ -160,6 +160,46 @@ def test_the_viewers_own_page_and_allowed_origins_connect(served):
     assert _http_get(port, {"Origin": f"http://127.0.0.1:{port}"}) == 200
 
 
+def _upgrade_request(port: int, origin: str) -> bytes:
+    return (
+        f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        f"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n\r\n"
+    ).encode()
+
+
+def _reply(sock) -> bytes:
+    """What the server sends back before closing or within 5 s (b"" when it dropped the connection)."""
+    sock.settimeout(5)
+    try:
+        return sock.recv(4096)
+    except (ConnectionResetError, TimeoutError):
+        return b""
+
+
+def test_connections_that_predate_the_guard_are_dropped():
+    """A connection accepted before the guard (its handshake pending with viser's own hook) must not get through."""
+    import socket
+
+    import viser
+
+    from gen3d.viewer.server import install_origin_guard
+
+    server = viser.ViserServer(host="127.0.0.1", port=0, verbose=False)
+    try:
+        port = int(server.get_port())
+        early = socket.create_connection(("127.0.0.1", port))  # accepted, handshake not sent yet
+        time.sleep(0.5)  # the server registers it and waits for its request
+        install_origin_guard(server, lambda origin: origin is None)
+        with early:
+            early.sendall(_upgrade_request(port, "http://evil.example"))
+            assert not _reply(early).startswith(b"HTTP/1.1 101")
+        with socket.create_connection(("127.0.0.1", port)) as late:
+            late.sendall(_upgrade_request(port, "http://evil.example"))
+            assert _reply(late).startswith(b"HTTP/1.1 403")
+    finally:
+        server.stop()
+
+
 def test_malformed_allowed_origins_are_refused(samples):
     with pytest.raises(InputError, match="invalid origin"):
         build_viewer(samples, allowed_origins=["evil.example"])

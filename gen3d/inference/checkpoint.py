@@ -6,7 +6,10 @@ Every checkpoint is read with ``torch.load(..., weights_only=True)`` on the CPU:
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import Tensor, nn
 
 CKPT_KEY = "gen3d"  # checkpoint entry naming the model family and stage (written by the LION/PVD/flow modules)
 
@@ -117,3 +120,57 @@ def check_resumable(path: str | os.PathLike, model: str, stage: str | None = Non
 def prefixed(state: dict[str, Any], prefix: str) -> dict[str, Any]:
     """The entries of ``state`` under ``prefix``, with the prefix removed."""
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def data_statistics(state: dict[str, Any], path: str | os.PathLike, kind: str) -> tuple[Tensor, Tensor]:
+    """The training data's ``(norm_mean, norm_std)`` saved in a checkpoint's ``state_dict``, as float32.
+
+    Args:
+        state: the checkpoint's ``state_dict``.
+        path: the checkpoint, named in errors.
+        kind: what the checkpoint should be, named in errors (e.g. ``"flow"``).
+
+    Raises:
+        InputError: either tensor is missing.
+    """
+    import torch
+
+    from gen3d.errors import InputError
+
+    if not all(isinstance(state.get(k), torch.Tensor) for k in ("norm_mean", "norm_std")):
+        raise InputError(f"not a {kind} checkpoint (no norm_mean / norm_std data statistics)", path)
+    return state["norm_mean"].float(), state["norm_std"].float()
+
+
+def load_trained_weights(
+    net: nn.Module,
+    state: dict[str, Any],
+    path: str | os.PathLike,
+    ema_target: nn.Module | None = None,
+    ema_decay: float = 0.999,
+) -> None:
+    """Load a training module's ``net.*`` weights into ``net``, then its EMA weights (``ema.*``) into ``ema_target``.
+
+    Args:
+        net: the rebuilt network.
+        state: the checkpoint's ``state_dict``.
+        path: the checkpoint, named in errors.
+        ema_target: the part of ``net`` the EMA tracked during training, or None to keep the raw weights.
+        ema_decay: the EMA's decay (its weights load whatever it is).
+
+    Raises:
+        InputError: the weights do not fit the network.
+    """
+    from gen3d.errors import InputError
+    from gen3d.models.ema import EMA
+
+    try:
+        net.load_state_dict(prefixed(state, "net."))
+        ema_state = prefixed(state, "ema.")
+        if ema_target is not None and ema_state:
+            ema = EMA(ema_target, ema_decay)
+            ema.load_state_dict(ema_state)
+            ema.copy_to(ema_target)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"checkpoint weights do not fit its configuration ({first[:200]})", path) from exc

@@ -17,8 +17,7 @@ import torch
 from torch import Tensor
 
 from gen3d.errors import InputError
-from gen3d.inference.checkpoint import is_flow_checkpoint, prefixed, read_checkpoint
-from gen3d.models.ema import EMA
+from gen3d.inference.checkpoint import data_statistics, is_flow_checkpoint, load_trained_weights, read_checkpoint
 
 
 @dataclass
@@ -76,20 +75,10 @@ def load_flow(path: str | os.PathLike, use_ema: bool = True) -> LoadedFlow:
     except (ValueError, TypeError, KeyError) as exc:
         raise InputError(f"the checkpoint's model configuration is invalid ({str(exc)[:200]})", path) from exc
     state = ckpt["state_dict"]
-    if not all(isinstance(state.get(k), Tensor) for k in ("norm_mean", "norm_std")):
-        raise InputError("not a flow checkpoint (no norm_mean / norm_std data statistics)", path)
-    try:
-        net.load_state_dict(prefixed(state, "net."))
-        ema_state = prefixed(state, "ema.")
-        if use_ema and ema_state:
-            ema = EMA(net, hp.get("ema_decay", 0.999))
-            ema.load_state_dict(ema_state)
-            ema.copy_to(net)
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"checkpoint weights do not fit its configuration ({first[:200]})", path) from exc
+    mean, std = data_statistics(state, path, "flow")
+    load_trained_weights(net, state, path, ema_target=net if use_ema else None, ema_decay=hp.get("ema_decay", 0.999))
     net.eval()
-    return LoadedFlow(net, state["norm_mean"].float(), state["norm_std"].float(), hp)
+    return LoadedFlow(net, mean, std, hp)
 
 
 class FlowSampleSource:

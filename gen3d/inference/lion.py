@@ -16,7 +16,13 @@ import torch
 from torch import Tensor
 
 from gen3d.errors import InputError
-from gen3d.inference.checkpoint import checkpoint_kind, prefixed, read_checkpoint
+from gen3d.inference.checkpoint import (
+    checkpoint_kind,
+    data_statistics,
+    load_trained_weights,
+    prefixed,
+    read_checkpoint,
+)
 from gen3d.models.ema import EMA
 from gen3d.models.lion import LION, PointDiffusion
 
@@ -107,21 +113,12 @@ def load_lion(path: str | os.PathLike, use_ema: bool = True) -> LoadedLion:
     except (ValueError, TypeError, KeyError) as exc:
         raise InputError(f"the checkpoint's model configuration is invalid ({str(exc)[:200]})", path) from exc
     state = ckpt["state_dict"]
-    if not all(isinstance(state.get(k), Tensor) for k in ("norm_mean", "norm_std")):
-        raise InputError("not a LION or PVD checkpoint (no norm_mean / norm_std data statistics)", path)
-    try:
-        net.load_state_dict(prefixed(state, "net."))
-        ema_state = prefixed(state, "ema.")
-        if use_ema and ema_state:
-            trained = net if kind == "pvd" else (net.vae if stage == "vae" else net.priors())
-            ema = EMA(trained, hp.get("ema_decay", 0.999))
-            ema.load_state_dict(ema_state)
-            ema.copy_to(trained)
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"checkpoint weights do not fit its configuration ({first[:200]})", path) from exc
+    mean, std = data_statistics(state, path, "LION or PVD")
+    trained = net if kind == "pvd" else (net.vae if stage == "vae" else net.priors())
+    ema_target = trained if use_ema else None
+    load_trained_weights(net, state, path, ema_target=ema_target, ema_decay=hp.get("ema_decay", 0.999))
     net.eval()
-    return LoadedLion(net, state["norm_mean"].float(), state["norm_std"].float(), hp, stage)
+    return LoadedLion(net, mean, std, hp, stage)
 
 
 def slerp(a: Any, b: Any, alpha: float) -> Any:

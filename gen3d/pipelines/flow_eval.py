@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from gen3d.pipelines.density_inputs import check_reach, points_per_cloud, seeded_subsets
+
 LN2 = math.log(2.0)
 SCORES = ("nll_bits_per_point", "nelbo_bits_per_point")
 
@@ -77,28 +79,6 @@ def auroc(negatives: Any, positives: Any) -> float:
     return float(u / (len(neg) * len(pos)))
 
 
-def _subsets(clouds: np.ndarray, k: int, seed: int) -> torch.Tensor:
-    """A seeded subset of ``k`` points of each cloud (without replacement), ``(N, k, 3)`` float32."""
-    g = torch.Generator().manual_seed(seed)
-    x = torch.from_numpy(np.ascontiguousarray(clouds, dtype=np.float32))
-    idx = torch.stack([torch.randperm(x.shape[1], generator=g)[:k] for _ in range(len(x))])
-    return torch.gather(x, 1, idx[..., None].expand(-1, -1, 3))
-
-
-def _check_reach(loaded: Any, clouds: np.ndarray, source: str | Path | None) -> None:
-    from gen3d.errors import InputError
-    from gen3d.pipelines.lion_eval import MAX_NORMALISED
-
-    mean, std = loaded.mean.double().numpy(), loaded.std.double().numpy()
-    reach = float(np.abs((clouds.astype(np.float64) - mean) / std).max())
-    if not reach <= MAX_NORMALISED:
-        raise InputError(
-            f"coordinates reach {reach:.3g} standard deviations of the model's training data (at most "
-            f"{MAX_NORMALISED:g} expected); give the clouds in the data's original frame",
-            source,
-        )
-
-
 def flow_scores(
     loaded: Any,
     clouds: np.ndarray,
@@ -122,14 +102,10 @@ def flow_scores(
     Returns:
         ``({"nll_bits_per_point": (N,), "nelbo_bits_per_point": (N,)}, points drawn per cloud)``, float64.
     """
-    from gen3d.errors import InputError
-
-    _check_reach(loaded, clouds, source)
-    k = min(num_points or loaded.net.cfg.num_points, clouds.shape[1])
-    if k < 1:
-        raise InputError("clouds have no points", source)
+    check_reach(loaded, clouds, source)
+    k = points_per_cloud(num_points, loaded.net.cfg.num_points, clouds, source)
     net = loaded.net.eval()
-    x_all = loaded.normalize(_subsets(clouds, k, seed))
+    x_all = loaded.normalize(seeded_subsets(clouds, k, seed))
     g = torch.Generator().manual_seed(seed)
     nll, nelbo = [], []
     with torch.no_grad():

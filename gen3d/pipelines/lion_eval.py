@@ -15,10 +15,7 @@ import numpy as np
 import torch
 
 from gen3d.models.lion import negative_elbo_per_point
-
-# Largest coordinate accepted, in standard deviations of the model's training data (after its normalisation). Real
-# data lies within a few; far beyond, the network's float32 arithmetic overflows.
-MAX_NORMALISED = 1e6
+from gen3d.pipelines.density_inputs import check_reach, points_per_cloud, seeded_subsets
 
 
 def elbo_of_points(
@@ -46,7 +43,8 @@ def elbo_of_points(
 
     Raises:
         InputError: clouds that are not finite ``(N, P, 3)`` points, or that lie far outside the scale of the
-            model's training data (more than :data:`MAX_NORMALISED` of its standard deviations).
+            model's training data (more than :data:`gen3d.pipelines.density_inputs.MAX_NORMALISED` of its
+            standard deviations).
     """
     from gen3d.data.io import check_points
     from gen3d.inference.lion import load_lion
@@ -65,31 +63,17 @@ def _elbo(
     source: str | Path | None,
 ) -> tuple[np.ndarray, int]:
     """:func:`elbo_of_points` of a loaded checkpoint on checked clouds; returns ``(values, points drawn per cloud)``."""
-    from gen3d.errors import InputError
-
-    mean, std = loaded.mean.double().numpy(), loaded.std.double().numpy()
-    reach = float(np.abs((clouds.astype(np.float64) - mean) / std).max())
-    if not reach <= MAX_NORMALISED:
-        raise InputError(
-            f"coordinates reach {reach:.3g} standard deviations of the model's training data (at most "
-            f"{MAX_NORMALISED:g} expected); give the clouds in the data's original frame",
-            source,
-        )
+    check_reach(loaded, clouds, source)
+    k = points_per_cloud(num_points, loaded.net.cfg.num_points, clouds, source)
     vae = loaded.net.vae.eval()
-    k = min(num_points or loaded.net.cfg.num_points, clouds.shape[1])
-    if k < 1:
-        raise InputError("clouds have no points")
-    g = torch.Generator().manual_seed(seed)
+    x_all = loaded.normalize(seeded_subsets(clouds, k, seed))  # (N, k, 3)
     out = []
     state = torch.get_rng_state()
     torch.manual_seed(seed)
     try:
         with torch.no_grad():
-            for i in range(0, len(clouds), batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(clouds[i : i + batch_size], dtype=np.float32))
-                idx = torch.stack([torch.randperm(batch.shape[1], generator=g)[:k] for _ in range(len(batch))])
-                x = loaded.normalize(torch.gather(batch, 1, idx[..., None].expand(-1, -1, 3)))  # (b, k, 3)
-                out.append(negative_elbo_per_point(vae, x, samples).double().numpy())
+            for i in range(0, len(x_all), batch_size):
+                out.append(negative_elbo_per_point(vae, x_all[i : i + batch_size], samples).double().numpy())
     finally:
         torch.set_rng_state(state)
     return np.concatenate(out), k

@@ -200,7 +200,8 @@ def test_load_lion_refuses_broken_configurations_and_weights(tmp_path, untrained
 
 
 def test_elbo_refuses_clouds_far_outside_the_training_scale(untrained_vae):
-    from gen3d.pipelines.lion_eval import MAX_NORMALISED, elbo_of_points
+    from gen3d.pipelines.density_inputs import MAX_NORMALISED
+    from gen3d.pipelines.lion_eval import elbo_of_points
 
     path, _ = untrained_vae
     clouds = np.random.default_rng(0).normal(size=(2, 48, 3)).astype(np.float32)

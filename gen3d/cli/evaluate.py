@@ -282,7 +282,8 @@ def _add_points(sub: argparse._SubParsersAction) -> None:
         "--emd",
         choices=("approx", "exact", "none"),
         default="approx",
-        help="EMD solver: native auction within 3%% of exact (default), exact (SciPy, ~1 s per pair), or none",
+        help="EMD solver: native auction, never below exact and at most 3%% above it (0.17%% on average on "
+        "2048-point shapes; the default), exact (POT's network simplex, else SciPy; ~1-2 s per pair), or none",
     )
     p.add_argument(
         "--norm",

@@ -280,7 +280,7 @@ def point_cloud_metrics(
     Args:
         samples: (S, P, 3) generated clouds (numpy array or torch tensor). Always the first argument.
         refs: (R, P, 3) reference clouds (e.g. the test split), in the same units and normalisation.
-        emd: ``"approx"`` (native auction, see :mod:`gen3d.metrics.earth_mover`), ``"exact"`` (SciPy) or
+        emd: ``"approx"`` (native auction, see :mod:`gen3d.metrics.earth_mover`), ``"exact"`` (POT, else SciPy) or
             ``"none"`` (skip EMD: the ``*-EMD`` keys are then absent from the result); ``True`` means
             ``"approx"`` and ``False`` means ``"none"``.
         batch_size: pairs per batch of the pairwise matrices (memory bound).

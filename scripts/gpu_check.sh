@@ -4,8 +4,9 @@
 # rendering benchmark on the GPU, and the fast test suite with the GPU visible.
 #
 # Usage: bash scripts/gpu_check.sh [OUT_DIR]      (default runs/gpu_check; logs and a summary are written there)
-# Environment: PYTHON (default python3), SUITE_TIMEOUT (seconds for the last step, default 150), XDIST_WORKERS,
-# BENCH=0 to skip the benchmark.
+# Environment: PYTHON (default python3), CUDA_TESTS (where the `cuda` tests are collected, default tests; e.g.
+# tests/renderers for the kernels alone), BENCH=0 to skip the benchmark, SUITE=0 to skip the last step,
+# SUITE_TIMEOUT (seconds for the last step, default 150), XDIST_WORKERS.
 # nerfacc, the benchmark's peer, is installed from a wheel in .whl/ when one is there (on a machine without network:
 # `pip download --no-deps -d .whl nerfacc==0.5.3` beforehand); it builds its CUDA extension on first use.
 set -uo pipefail
@@ -42,7 +43,9 @@ EOF
 record "build" "${PIPESTATUS[0]}"
 
 step "tests marked cuda"
-"$PY" -m pytest -m cuda -p no:cacheprovider -q -rfE --continue-on-collection-errors tests 2>&1 | tee "$OUT_DIR/pytest_cuda.log"
+# shellcheck disable=SC2086
+"$PY" -m pytest -m cuda -p no:cacheprovider -q -rfE --continue-on-collection-errors ${CUDA_TESTS:-tests} 2>&1 \
+    | tee "$OUT_DIR/pytest_cuda.log"
 record "pytest -m cuda" "${PIPESTATUS[0]}"
 tail -1 "$OUT_DIR/pytest_cuda.log" >>"$SUMMARY"
 
@@ -60,10 +63,15 @@ fi
 done
 
 step "fast suite with the GPU visible (timeout ${SUITE_TIMEOUT}s)"
-timeout "$SUITE_TIMEOUT" "$PY" -m pytest -m "not slow" -p no:cacheprovider -q -rfE --continue-on-collection-errors -n "$XDIST_WORKERS" \
-    tests/renderers tests/metrics tests/diffusion tests/models tests/lit 2>&1 | tee "$OUT_DIR/pytest_suite.log"
-record "pytest suite" "${PIPESTATUS[0]}"
-tail -1 "$OUT_DIR/pytest_suite.log" >>"$SUMMARY"
+if [ "${SUITE:-1}" = 0 ]; then
+    echo "skipped (SUITE=0)"
+else
+    timeout "$SUITE_TIMEOUT" "$PY" -m pytest -m "not slow" -p no:cacheprovider -q -rfE --continue-on-collection-errors \
+        -n "$XDIST_WORKERS" tests/renderers tests/metrics tests/diffusion tests/models tests/lit 2>&1 \
+        | tee "$OUT_DIR/pytest_suite.log"
+    record "pytest suite" "${PIPESTATUS[0]}"
+    tail -1 "$OUT_DIR/pytest_suite.log" >>"$SUMMARY"
+fi
 
 step "summary"
 cat "$SUMMARY"

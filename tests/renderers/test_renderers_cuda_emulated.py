@@ -25,6 +25,7 @@ SIMT_DIR = Path(__file__).resolve().parent / "simt"
 # Ray lengths: empty, single-sample, shorter and longer than a warp, exact multiples of the group widths (8, 32).
 SHORT_RAYS = [5, 0, 17, 1, 40, 0, 3]
 LONG_RAYS = [64, 0, 100, 33, 1, 32, 31, 8, 250, 16]
+RANDOM_RAYS = [int(n) for n in np.random.default_rng(5).integers(0, 120, 40)]  # several warps of rays
 LAYOUTS = {"thread": (0, 0), "group8": (1, 8), "group32": (1, 32)}
 
 
@@ -109,7 +110,7 @@ def _case(counts, channels, dtype, seed):
 
 @pytest.mark.parametrize("layout", list(LAYOUTS))
 @pytest.mark.parametrize("channels", [3, 1])
-@pytest.mark.parametrize("counts", [SHORT_RAYS, LONG_RAYS], ids=["short", "long"])
+@pytest.mark.parametrize("counts", [SHORT_RAYS, LONG_RAYS, RANDOM_RAYS], ids=["short", "long", "random"])
 @pytest.mark.parametrize("eps", [1e-4, 0.0, 0.2])  # 0.2: early termination inside most rays
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_emulated_cuda_composite_matches_cpu(native_ops, emulated, layout, channels, counts, eps, dtype):

@@ -15,7 +15,6 @@
 #include <cstring>
 #include <functional>
 #include <memory>
-#include <vector>
 
 #define __global__
 #define __device__
@@ -42,7 +41,7 @@ struct Rendezvous {
 
 struct Lane {
   ucontext_t context;
-  std::vector<char> stack = std::vector<char>(kStackBytes);
+  std::unique_ptr<char[]> stack{new char[kStackBytes]};  // not zeroed: a lane's frames initialise what they use
   bool done = false;
   Rendezvous* waiting_on = nullptr;  // set while waiting for the other lanes of a mask
   uint64_t waiting_generation = 0;
@@ -130,11 +129,16 @@ inline void LaneEntry() {
 
 // Runs the lanes of one warp to completion.
 inline void RunWarp(Warp& warp, int64_t block, int threads, int first_thread, int n_lanes) {
+  warp.errors = 0;
+  for (auto& r : warp.rendezvous) r = Rendezvous{};
   for (int l = 0; l < n_lanes; ++l) {
     Lane& lane = warp.lanes[l];
+    lane.done = false;
+    lane.waiting_on = nullptr;
+    lane.released = false;
     getcontext(&lane.context);
-    lane.context.uc_stack.ss_sp = lane.stack.data();
-    lane.context.uc_stack.ss_size = lane.stack.size();
+    lane.context.uc_stack.ss_sp = lane.stack.get();
+    lane.context.uc_stack.ss_size = kStackBytes;
     lane.context.uc_link = &warp.scheduler;
     makecontext(&lane.context, LaneEntry, 0);
   }
@@ -174,11 +178,11 @@ inline void RunWarp(Warp& warp, int64_t block, int threads, int first_thread, in
 // skipped (every lane of them would return at once). Returns the number of errors found at warp intrinsics.
 inline int Launch(int64_t blocks, int threads, int64_t active_threads, const std::function<void()>& kernel) {
   int errors = 0;
+  auto warp = std::make_unique<Warp>();  // reused by every warp of the launch
+  warp->kernel = &kernel;
   for (int64_t b = 0; b < blocks; ++b) {
     for (int first = 0; first < threads; first += kWarpSize) {
       if (b * threads + first >= active_threads) return errors;
-      auto warp = std::make_unique<Warp>();
-      warp->kernel = &kernel;
       RunWarp(*warp, b, threads, first, first + kWarpSize <= threads ? kWarpSize : threads - first);
       errors += warp->errors;
     }

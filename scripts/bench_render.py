@@ -20,6 +20,7 @@ import argparse
 import math
 import os
 import time
+from unittest.mock import patch
 
 import torch
 
@@ -107,23 +108,6 @@ def _copy_bandwidth(device: torch.device, repeats: int) -> float:
     return 2 * src.numel() * src.element_size() / wall
 
 
-def _with_kernel(kernel: str, fn):
-    """``fn`` run with ``GEN3D_COMPOSITE_KERNEL=kernel``."""
-
-    def run():
-        old = os.environ.get("GEN3D_COMPOSITE_KERNEL")
-        os.environ["GEN3D_COMPOSITE_KERNEL"] = kernel
-        try:
-            return fn()
-        finally:
-            if old is None:
-                del os.environ["GEN3D_COMPOSITE_KERNEL"]
-            else:
-                os.environ["GEN3D_COMPOSITE_KERNEL"] = old
-
-    return run
-
-
 def _nerfacc_rows(data, repeats: int, device: torch.device, ours: dict[str, tuple[float, float]]) -> list[str]:
     """nerfacc's packed rendering timed on the same samples and checked against ``composite`` (or why not)."""
     sigmas, rgbs, t_starts, t_ends, ray_indices, n_rays, _ = data
@@ -187,9 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     composite_times = {}
     for kernel in kernels:
         name = "composite fwd+bwd" if device.type != "cuda" else f"composite {kernel}"
-        composite_times[kernel] = _time(
-            _with_kernel(kernel, lambda: _composite_step("native", *data)), args.repeats, device
-        )
+        with patch.dict(os.environ, {"GEN3D_COMPOSITE_KERNEL": kernel}):
+            composite_times[kernel] = _time(lambda: _composite_step("native", *data), args.repeats, device)
         rows.append((name, n_samples, composite_times[kernel], t_ref))
 
     extra = []

@@ -230,17 +230,20 @@ def test_cuda_kernel_choice(monkeypatch):
         cuda_kernel()
 
 
-def test_cuda_kernel_choice_leaves_cpu_results_alone(native_ops, monkeypatch):
-    # The CPU kernels ignore the CUDA layout: the same bits either way.
+def test_cpu_kernels_ignore_the_cooperative_flag(native_ops):
+    # The flag picks a CUDA layout; the CPU kernels must give the same bits with it set, forward and backward.
     gen = torch.Generator().manual_seed(3)
-    ray_indices = torch.repeat_interleave(torch.arange(4), torch.tensor([3, 40, 0, 9]))
-    n = ray_indices.numel()
+    counts = torch.tensor([3, 40, 0, 9])
+    n = int(counts.sum())
     sigmas, rgbs = torch.rand(n, generator=gen) * 5, torch.rand(n, 3, generator=gen)
     t_starts = torch.rand(n, generator=gen)
     t_ends = t_starts + 0.1
+    starts = torch.cumsum(counts, 0) - counts
+    grads = (torch.randn(4, 3, generator=gen), torch.randn(4, generator=gen), torch.randn(4, generator=gen))
     outs = []
-    for kernel in ("thread", "group"):
-        monkeypatch.setenv("GEN3D_COMPOSITE_KERNEL", kernel)
-        outs.append(composite(sigmas, rgbs, t_starts, t_ends, ray_indices, impl="native"))
+    for cooperative in (False, True):
+        fwd = native_ops.composite_forward(sigmas, rgbs, t_starts, t_ends, starts, counts, 1e-4, True, cooperative)
+        bwd = native_ops.composite_backward(*grads, rgbs, t_starts, t_ends, starts, counts, *fwd, cooperative)
+        outs.append([*fwd, *bwd])
     for a, b in zip(*outs, strict=True):
         assert torch.equal(a, b)

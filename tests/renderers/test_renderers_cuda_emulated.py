@@ -19,13 +19,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_renderers_cuda import LONG_RAYS, SHORT_RAYS
 
 from renderers.ops._backend import CSRC_DIR
 
 SIMT_DIR = Path(__file__).resolve().parent / "simt"
-# Ray lengths: empty, single-sample, shorter and longer than a warp, exact multiples of the group widths (8, 32).
-SHORT_RAYS = [5, 0, 17, 1, 40, 0, 3]
-LONG_RAYS = [64, 0, 100, 33, 1, 32, 31, 8, 250, 16]
 RANDOM_RAYS = [int(n) for n in np.random.default_rng(5).integers(0, 120, 40)]  # several warps of rays
 LAYOUTS = {"thread": (0, 0), "group8": (1, 8), "group32": (1, 32)}
 
@@ -94,6 +92,10 @@ def _emulated_backward(lib, layout: str, grads, v, ts, te, starts, cnts, fwd):
     return errors, grad_sigmas, grad_vals
 
 
+def _np(*tensors: torch.Tensor) -> list[np.ndarray]:
+    return [t.numpy() for t in tensors]
+
+
 def _case(counts, channels, dtype, seed):
     gen = torch.Generator().manual_seed(seed)
     counts = torch.tensor(counts)
@@ -119,27 +121,22 @@ def _case(counts, channels, dtype, seed):
 def test_emulated_cuda_composite_matches_cpu(native_ops, emulated, layout, channels, counts, eps, dtype):
     sigmas, rgbs, t_starts, t_ends, starts, cnts, grads = _case(counts, channels, dtype, seed=len(counts) + channels)
     cpu = native_ops.composite_forward(sigmas, rgbs, t_starts, t_ends, starts, cnts, eps, True, False)
-    np_ = lambda x: x.numpy()  # noqa: E731
     alphas = cpu[4]  # the thread layout reads alphas computed beforehand (CompositeAlphas), as on the GPU
-    errors, out = _emulated_forward(
-        emulated, layout, *map(np_, (sigmas, alphas, rgbs, t_starts, t_ends, starts, cnts)), eps
-    )
+    errors, out = _emulated_forward(emulated, layout, *_np(sigmas, alphas, rgbs, t_starts, t_ends, starts, cnts), eps)
     assert errors == 0
     tol = dict(atol=1e-5, rtol=1e-4) if dtype == torch.float32 else dict(atol=1e-10, rtol=1e-10)
     for name, ref in zip(("values", "opacity", "depth"), cpu[:3], strict=True):
         torch.testing.assert_close(torch.from_numpy(out[name]), ref, **tol, msg=name)
     assert np.array_equal(out["live"], cpu[5].numpy())
-    live = torch.cat([torch.arange(s, s + n) for s, n in zip(starts.tolist(), cpu[5].tolist(), strict=True)])
-    live = live.long()
+    live = torch.cat([torch.arange(s, s + n) for s, n in zip(starts.tolist(), cpu[5].tolist(), strict=True)]).long()
     torch.testing.assert_close(torch.from_numpy(out["trans"])[live], cpu[3][live], **tol)
     if layout != "thread":  # the group layout computes alpha itself
         torch.testing.assert_close(torch.from_numpy(out["alphas"])[live], cpu[4][live], **tol)
     # Backward from the CPU forward's saved tensors: the same inputs for both.
     ref_gs, ref_gv = native_ops.composite_backward(*grads, rgbs, t_starts, t_ends, starts, cnts, *cpu, False)
     errors, gs, gv = _emulated_backward(
-        emulated, layout, [g.numpy() for g in grads], *map(np_, (rgbs, t_starts, t_ends, starts, cnts)),
-        [x.numpy() for x in cpu],
-    )  # fmt: skip
+        emulated, layout, _np(*grads), *_np(rgbs, t_starts, t_ends, starts, cnts), _np(*cpu)
+    )
     assert errors == 0
     torch.testing.assert_close(torch.from_numpy(gs), ref_gs, **tol)
     torch.testing.assert_close(torch.from_numpy(gv), ref_gv, **tol)

@@ -1,8 +1,8 @@
 // Python bindings of the renderers native ops (bindings only; kernels live in <op>/).
 #include <torch/python.h>
 
-#include "composite/composite.h"
-#include "raymarch/raymarch.h"
+#include "composite/composite_dispatch.h"
+#include "raymarch/raymarch_dispatch.h"
 
 static bool WithCuda() {
 #ifdef WITH_CUDA

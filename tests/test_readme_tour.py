@@ -46,13 +46,16 @@ def _tiny_demo(out: Path) -> None:
     from gen3d.pipelines.lion_demo import load_lion_demo_config
 
     lion = load_lion_demo_config(vae_steps=2, prior_steps=2, per_class=40, draws=2, steps=2)
-    graf = load_graf_demo_config(iterations=1, per_class=2, views=2, heldout_per_class=1, n_eval=4)
+    graf = load_graf_demo_config(
+        iterations=1, per_class=2, views=2, heldout_per_class=1, n_eval=4, n_consistency=2, geometry_per_class=1,
+        turntable_size=16,
+    )  # fmt: skip
     run_demo(out, DataOptions(classes="chair", per_class=20, points=2048, preview=1), lion, graf)
 
 
 @pytest.mark.slow
 def test_readme_tour_runs_after_the_demo(tmp_path, monkeypatch, capsys):
-    """Every tour command exits 0 in a folder where a (tiny) demo ran; ~3 min on 2 cores."""
+    """Every tour command exits 0 in a folder where a (tiny) demo ran; ~1 min on 2 cores."""
     from gen3d.cli.main import main
 
     monkeypatch.chdir(tmp_path)

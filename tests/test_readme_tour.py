@@ -55,7 +55,7 @@ def _tiny_demo(out: Path) -> None:
 
 @pytest.mark.slow
 def test_readme_tour_runs_after_the_demo(tmp_path, monkeypatch, capsys):
-    """Every tour command exits 0 in a folder where a (tiny) demo ran; ~1 min on 2 cores."""
+    """Every tour command exits 0 in a folder where a (tiny) demo ran; under 2 min on 2 cores."""
     from gen3d.cli.main import main
 
     monkeypatch.chdir(tmp_path)

@@ -35,12 +35,31 @@ def test_linear_lookup_matches_grid_sample(shape):
     assert torch.allclose(got, ref, atol=1e-12)
 
 
-def test_linear_lookup_gradient_matches_finite_differences():
+@pytest.mark.parametrize("shape", [(4, 4), (3, 4, 5)])
+def test_linear_lookup_gradient_matches_finite_differences(shape):
+    """First and second derivatives in the table and the coordinates (points away from cell borders)."""
     g = torch.Generator().manual_seed(1)
-    table = torch.randn(2, 4, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
-    coords = torch.rand(10, 2, generator=g, dtype=torch.float64) * 1.8 - 0.9
+    table = torch.randn(2, *shape, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    coords = (torch.rand(10, len(shape), generator=g, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
     index = torch.randint(0, 2, (10,), generator=g)
-    assert torch.autograd.gradcheck(lambda t: linear_lookup(t, coords, index), (table,))
+    assert torch.autograd.gradcheck(lambda t, c: linear_lookup(t, c, index), (table, coords))
+    assert torch.autograd.gradgradcheck(lambda t, c: linear_lookup(t, c, index), (table, coords))
+
+
+@pytest.mark.parametrize("shape", [(5, 7), (4, 6, 3)])
+def test_linear_lookup_gradients_match_grid_sample(shape):
+    """Gradients of a loss in the table and the coordinates equal those through F.grid_sample (float64)."""
+    g = torch.Generator().manual_seed(2)
+    S, C, M = 2, 3, 60
+    table = torch.randn(S, *shape, C, generator=g, dtype=torch.float64, requires_grad=True)
+    coords = (torch.rand(M, len(shape), generator=g, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
+    index = torch.randint(0, S, (M,), generator=g)
+    weights = torch.randn(M, C, generator=g, dtype=torch.float64)
+    got = torch.autograd.grad((linear_lookup(table, coords, index) * weights).sum(), (table, coords))
+    ref_out = torch.cat([_grid_sample_ref(table[int(s)], coords[m : m + 1]) for m, s in enumerate(index)])
+    ref = torch.autograd.grad((ref_out * weights).sum(), (table, coords))
+    for a, b in zip(got, ref, strict=True):
+        assert torch.allclose(a, b, atol=1e-12)
 
 
 def _feature_ref(field, z, x):

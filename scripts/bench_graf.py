@@ -10,7 +10,10 @@ Measured in one run, with the model of ``gen3d/configs/graf_shapes.yaml`` (or a 
    step and with the marched sampler (per-scene occupancy grids, batched ray marching), patches/s and rays/s,
    and the mean absolute difference of the two renders. A fresh field is dense everywhere (nothing to skip);
    trained ones show what marching saves.
-3. High-resolution rendering of B fixed samples at ``--size`` pixels: dense stratified sampling
+3. The feature lookup of triplane and voxel fields (``linear_lookup``) at the preset's sizes: the fused
+   corner sum (one ``embedding_bag`` gather, own backward) against gathering each corner and summing (the reference
+   formulation, autograd's backward), forward and forward + backward, on the same corners.
+4. High-resolution rendering of B fixed samples at ``--size`` pixels: dense stratified sampling
    (:meth:`Generator.render`) vs marching one occupancy grid per sample (:func:`render_fast`, grid build time
    included), and the mean absolute difference between the two images.
 
@@ -38,6 +41,7 @@ import torch  # noqa: E402
 
 import renderers  # noqa: E402
 from gen3d.models.graf.fast import build_occupancy_grid, render_fast
+from gen3d.models.graf.feature_fields import lookup_corners, weighted_row_sum
 from gen3d.models.graf.field import RadianceField
 from gen3d.models.graf.generator import Generator
 
@@ -198,6 +202,36 @@ def bench_render(gen: Generator, z: torch.Tensor, size: int, grid_res: int, repe
     return rows, diff, grid.occupancy.float().mean().item()
 
 
+def _corner_sum_ref(table: torch.Tensor, rows: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The per-corner formulation: gather each corner's rows, weight them and add."""
+    out = table.new_zeros(rows.shape[0], table.shape[1])
+    for k in range(rows.shape[1]):
+        out = out + table[rows[:, k]] * weights[:, k, None]
+    return out
+
+
+def bench_lookup(points: int, repeats: int) -> list[tuple[str, float, float, float, float, float]]:
+    """(label, fused fwd, reference fwd, fused fwd+bwd, reference fwd+bwd, max |fused - reference|) per grid."""
+    g = torch.Generator().manual_seed(3)
+    out = []
+    # the triplane preset: 8 scenes x 3 planes of 32^2 x 16; a voxel field: 8 scenes of 32^3 x 4
+    for label, shape in (("triplane 24 x 32^2 x 16", (24, 32, 32, 16)), ("voxel 8 x 32^3 x 4", (8, 32, 32, 32, 4))):
+        table = torch.randn(*shape, generator=g).reshape(-1, shape[-1]).requires_grad_()
+        coords = (torch.rand(points, len(shape) - 2, generator=g) * 2 - 1).requires_grad_()
+        index = torch.randint(0, shape[0], (points,), generator=g)
+        rows, weights = lookup_corners(shape[1:-1], coords, index)
+        weights = weights.detach().requires_grad_()
+        diff = (weighted_row_sum(table, rows, weights) - _corner_sum_ref(table, rows, weights)).abs().max().item()
+        args, times = (table, rows, weights), []
+        for fn in (weighted_row_sum, _corner_sum_ref):
+            with torch.no_grad():
+                times.append(_best(lambda fn=fn, args=args: fn(*args), repeats))
+        for fn in (weighted_row_sum, _corner_sum_ref):
+            times.append(_best(lambda fn=fn, args=args: fn(*args).sum().backward(), repeats))
+        out.append((label, *times, diff))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
@@ -244,6 +278,16 @@ def main() -> None:
         for k, (name, t) in enumerate(times):
             table.add_row(label if k == 0 else "", name, f"{args.batch / t:.1f}", f"{n_rays / t:,.0f}",
                           f"{times[1][1] / t:.2f}x", f"{diff:.4f}" if k == 2 else "")  # fmt: skip
+    console.print(table)
+
+    points = 200_000
+    table = Table(title=f"Feature lookup of {points:,} points, 2^D corners each ({args.threads} threads)")
+    for col in ("grids", "fused fwd s", "per-corner fwd s", "fwd speed-up", "fused fwd+bwd s", "per-corner fwd+bwd s",
+                "fwd+bwd speed-up", "max |diff|"):  # fmt: skip
+        table.add_column(col, justify="right")
+    for label, f, r, fb, rb, diff in bench_lookup(points, args.repeats):
+        table.add_row(label, f"{f:.4f}", f"{r:.4f}", f"{r / f:.2f}x", f"{fb:.4f}", f"{rb:.4f}", f"{rb / fb:.2f}x",
+                      f"{diff:.1e}")  # fmt: skip
     console.print(table)
 
     ckpt = Path(args.ckpt)

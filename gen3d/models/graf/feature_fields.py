@@ -46,7 +46,24 @@ def linear_lookup(
     D, C = len(sizes), table.shape[-1]
     if coords.dim() != 2 or coords.shape[1] != D or index.shape != coords.shape[:1]:
         raise ValueError(f"need coords (M, {D}) and index (M,), got {tuple(coords.shape)} and {tuple(index.shape)}")
-    flat = table.reshape(-1, C)
+    rows, weights = lookup_corners(sizes, coords, index)
+    return weighted_row_sum(table.reshape(-1, C), rows, weights)
+
+
+def lookup_corners(
+    sizes: tuple[int, ...], coords: Float[Tensor, "M D"], index: Int[Tensor, " M"]
+) -> tuple[Int[Tensor, "M K"], Float[Tensor, "M K"]]:
+    """The ``K = 2^D`` corners of each point's cell: rows of the flattened ``(S * prod(sizes), C)`` table and weights.
+
+    Args:
+        sizes: the grids' spatial sizes ``(n_1, ..., n_D)``.
+        coords: per-point coordinates, as :func:`linear_lookup`.
+        index: grid of each point, as :func:`linear_lookup`.
+
+    Returns:
+        ``rows`` ``(M, K)`` int64 and ``weights`` ``(M, K)`` (summing to 1 per point; differentiable in ``coords``).
+    """
+    D = len(sizes)
     size_t = torch.tensor(sizes, dtype=coords.dtype, device=coords.device)
     pos = torch.minimum(((coords + 1) * size_t - 1).mul(0.5).clamp_min(0), size_t - 1)  # (M, D) cell units
     i0 = pos.floor().long()
@@ -63,7 +80,12 @@ def linear_lookup(
             w = wk if w is None else w * wk
         rows.append(idx)
         weights.append(w)
-    return _WeightedRowSum.apply(flat, torch.stack(rows, 1), torch.stack(weights, 1))
+    return torch.stack(rows, 1), torch.stack(weights, 1)
+
+
+def weighted_row_sum(table: Float[Tensor, "N C"], rows: Int[Tensor, "M K"], weights: Float[Tensor, "M K"]) -> Tensor:
+    """``out[m] = sum_k weights[m, k] * table[rows[m, k]]``, ``(M, C)``; gradients reach ``table`` and ``weights``."""
+    return _WeightedRowSum.apply(table, rows, weights)
 
 
 class _WeightedRowSum(torch.autograd.Function):

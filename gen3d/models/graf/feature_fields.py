@@ -84,8 +84,13 @@ def lookup_corners(
 
 
 def weighted_row_sum(table: Float[Tensor, "N C"], rows: Int[Tensor, "M K"], weights: Float[Tensor, "M K"]) -> Tensor:
-    """``out[m] = sum_k weights[m, k] * table[rows[m, k]]``, ``(M, C)``; gradients reach ``table`` and ``weights``."""
-    return _WeightedRowSum.apply(table, rows, weights)
+    """``out[m] = sum_k weights[m, k] * table[rows[m, k]]``, ``(M, C)``; gradients reach ``table`` and ``weights``.
+
+    Computed in the promoted dtype of ``table`` and ``weights`` (half-precision features with float32 weights, as
+    under autocast, give float32), as the product of the two would be.
+    """
+    dtype = torch.promote_types(table.dtype, weights.dtype)
+    return _WeightedRowSum.apply(table.to(dtype), rows, weights.to(dtype))
 
 
 class _WeightedRowSum(torch.autograd.Function):

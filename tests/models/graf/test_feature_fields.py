@@ -62,6 +62,20 @@ def test_linear_lookup_gradients_match_grid_sample(shape):
         assert torch.allclose(a, b, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_linear_lookup_of_half_features_is_computed_in_float32(dtype):
+    """Half-precision features (as under autocast) with float32 points: the float32 lookup of the same values."""
+    g = torch.Generator().manual_seed(3)
+    table = torch.randn(2, 5, 6, 4, generator=g).to(dtype).requires_grad_()
+    coords = torch.rand(30, 2, generator=g) * 2 - 1
+    index = torch.randint(0, 2, (30,), generator=g)
+    out = linear_lookup(table, coords, index)
+    assert out.dtype == torch.float32
+    assert torch.equal(out, linear_lookup(table.detach().float(), coords, index))
+    out.sum().backward()
+    assert table.grad.dtype == dtype and torch.isfinite(table.grad.float()).all()
+
+
 def _feature_ref(field, z, x):
     """Features of points x (B, N, 3) by an explicit per-point lookup of the field's volume with F.grid_sample."""
     volume = field.condition(z)[0]

@@ -38,15 +38,25 @@ inline int NumBlocks(int64_t n) {
   return static_cast<int>((n + kThreads - 1) / kThreads);
 }
 
-// Calls f(std::integral_constant<int, kGroup>{}) with the group width of the cooperative kernels: a warp per ray
-// when rays hold 16 samples or more on average, else 8 lanes (fewer idle lanes on short rays).
+// Calls launch(kc, kg) once, with the integral constants of the kernel to run: kC the channel count (0: read at run
+// time) and kGroup the lanes per ray (0: the thread-per-ray kernels). The cooperative kernels run for 1 or 3 channels
+// when asked, a warp per ray when rays hold 16 samples or more on average, else 8 lanes (fewer idle lanes on short
+// rays); every other case runs the thread-per-ray kernels.
 template <typename F>
-inline void DispatchGroup(int64_t n_samples, int64_t n_rays, F&& f) {
-  if (n_samples >= 16 * n_rays) {
-    f(std::integral_constant<int, 32>{});
-  } else {
-    f(std::integral_constant<int, 8>{});
-  }
+inline void DispatchLayout(int64_t n_channels, int64_t n_samples, int64_t n_rays, bool cooperative, F&& launch) {
+  RenderersDispatchChannels(n_channels, [&](auto kc) {
+    if constexpr (decltype(kc)::value > 0) {
+      if (cooperative) {
+        if (n_samples >= 16 * n_rays) {
+          launch(kc, std::integral_constant<int, 32>{});
+        } else {
+          launch(kc, std::integral_constant<int, 8>{});
+        }
+        return;
+      }
+    }
+    launch(kc, std::integral_constant<int, 0>{});
+  });
 }
 
 }  // namespace
@@ -86,19 +96,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tenso
           out_depth.data_ptr<scalar_t>(), save_aux ? trans.data_ptr<scalar_t>() : nullptr,
           save_aux && cooperative ? alphas.data_ptr<scalar_t>() : nullptr,
           save_aux ? live.data_ptr<int64_t>() : nullptr};
-      RenderersDispatchChannels(n_channels, [&](auto kc) {
-        constexpr int kC = decltype(kc)::value;
-        if constexpr (kC > 0) {
-          if (cooperative) {
-            DispatchGroup(n_samples, n_rays, [&](auto kg) {
-              constexpr int kGroup = decltype(kg)::value;
-              CompositeForwardGroupKernel<scalar_t, kC, kGroup>
-                  <<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(args);
-            });
-            return;
-          }
+      DispatchLayout(n_channels, n_samples, n_rays, cooperative, [&](auto kc, auto kg) {
+        constexpr int kC = decltype(kc)::value, kGroup = decltype(kg)::value;
+        if constexpr (kGroup > 0) {
+          CompositeForwardGroupKernel<scalar_t, kC, kGroup><<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(args);
+        } else {
+          CompositeForwardCudaKernel<scalar_t, kC><<<NumBlocks(n_rays), kThreads, 0, stream>>>(args);
         }
-        CompositeForwardCudaKernel<scalar_t, kC><<<NumBlocks(n_rays), kThreads, 0, stream>>>(args);
       });
     });
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -129,7 +133,6 @@ std::tuple<at::Tensor, at::Tensor> CompositeBackwardCuda(
   const int64_t n_rays = chunk_starts.size(0);
   const int64_t n_samples = values.size(0);
   const int64_t n_channels = values.size(1);
-  cooperative = cooperative && (n_channels == 1 || n_channels == 3);
   // Every sample belongs to one chunk, whose thread (or group) writes its gradient (zero after early termination).
   auto grad_sigmas = at::empty({n_samples}, values.options());
   auto grad_vals = at::empty_like(values);
@@ -142,19 +145,13 @@ std::tuple<at::Tensor, at::Tensor> CompositeBackwardCuda(
         out_opacity.data_ptr<scalar_t>(), out_depth.data_ptr<scalar_t>(), trans.data_ptr<scalar_t>(),
         alphas.data_ptr<scalar_t>(), live_cnts.data_ptr<int64_t>(), n_rays, n_channels,
         grad_sigmas.data_ptr<scalar_t>(), grad_vals.data_ptr<scalar_t>()};
-    RenderersDispatchChannels(n_channels, [&](auto kc) {
-      constexpr int kC = decltype(kc)::value;
-      if constexpr (kC > 0) {
-        if (cooperative) {
-          DispatchGroup(n_samples, n_rays, [&](auto kg) {
-            constexpr int kGroup = decltype(kg)::value;
-            CompositeBackwardGroupKernel<scalar_t, kC, kGroup>
-                <<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(args);
-          });
-          return;
-        }
+    DispatchLayout(n_channels, n_samples, n_rays, cooperative, [&](auto kc, auto kg) {
+      constexpr int kC = decltype(kc)::value, kGroup = decltype(kg)::value;
+      if constexpr (kGroup > 0) {
+        CompositeBackwardGroupKernel<scalar_t, kC, kGroup><<<NumBlocks(n_rays * kGroup), kThreads, 0, stream>>>(args);
+      } else {
+        CompositeBackwardCudaKernel<scalar_t, kC><<<NumBlocks(n_rays), kThreads, 0, stream>>>(args);
       }
-      CompositeBackwardCudaKernel<scalar_t, kC><<<NumBlocks(n_rays), kThreads, 0, stream>>>(args);
     });
   });
   C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -192,18 +192,18 @@ class AffineCoupling(nn.Module):
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """``x`` (..., D), ``cond`` (B, C) -> ``y`` (..., D), ``logdet`` (...)."""
-        x_a, x_b = x[..., self.cond_idx], x[..., self.trans_idx]  # (..., Da), (..., Db)
+        x_a, x_b = x.index_select(-1, self.cond_idx), x.index_select(-1, self.trans_idx)  # (..., Da), (..., Db)
         s, t = self._scale_shift(x_a, cond)
         y_b = x_b * torch.exp(s) + t
-        y = torch.cat([x_a, y_b], dim=-1)[..., self.unsort]  # (..., D)
+        y = torch.cat([x_a, y_b], dim=-1).index_select(-1, self.unsort)  # (..., D)
         return y, s.sum(dim=-1)
 
     def inverse(self, y: Tensor, cond: Tensor | None = None) -> Tensor:
         """``y`` (..., D), ``cond`` (B, C) -> ``x`` (..., D)."""
-        y_a, y_b = y[..., self.cond_idx], y[..., self.trans_idx]
+        y_a, y_b = y.index_select(-1, self.cond_idx), y.index_select(-1, self.trans_idx)
         s, t = self._scale_shift(y_a, cond)
         x_b = (y_b - t) * torch.exp(-s)
-        return torch.cat([y_a, x_b], dim=-1)[..., self.unsort]
+        return torch.cat([y_a, x_b], dim=-1).index_select(-1, self.unsort)
 
 
 class FlowBlock(nn.Module):

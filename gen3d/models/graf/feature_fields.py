@@ -238,7 +238,7 @@ class FeatureField(RadianceField):
     def query(self, x: Tensor, d: Tensor, cond: Cond, noise_std: float = 0.0) -> tuple[Tensor, Tensor]:
         xf, scene, inside = self._flat(x, cond)
         f = self.features(cond[0], xf / self.bound, scene)
-        tint = cond[1][scene] if self.tint is not None else None
+        tint = cond[1].index_select(0, scene) if self.tint is not None else None  # deterministic backward
         raw, rgb = self.decoder(f, d.reshape(-1, 3), tint)
         sigma = activate_density(raw + self.density_shift, "softplus", noise_std) * inside
         return sigma.reshape(x.shape[:-1]), rgb.reshape(*x.shape[:-1], 3)

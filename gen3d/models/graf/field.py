@@ -100,7 +100,7 @@ class RadianceField(nn.Module):
         (packed). Fields whose conditioning is a feature volume override this (they look points up by scene)."""
         if scene is None:
             return tuple(c.unsqueeze(1) for c in cond)
-        return tuple(c[scene] for c in cond)
+        return tuple(c.index_select(0, scene) for c in cond)  # backward: index_add, deterministic on the CPU
 
     def point_condition(self, z: Float[Tensor, "B Z"], scene: Int[Tensor, " M"] | None = None) -> Cond:
         """:meth:`condition` of ``z`` laid out by :meth:`layout` (batched when ``scene`` is None, else packed)."""

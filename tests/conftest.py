@@ -1,6 +1,7 @@
 """Shared test configuration: quiet progress bars, a per-session gen3d cache, deterministic seeds, and the tiny
 LION configuration and data of every LION test (models, training, pipelines, viewer): ``tiny_config`` (a dict),
-``tiny_cfg`` (the same as a ``LionConfig``), ``data_args`` / ``datamodule`` and ``make_trainer``."""
+``tiny_cfg`` (the same as a ``LionConfig``), ``data_args`` / ``datamodule`` and ``make_trainer``; the tiny GAN
+(``TINY_GRAF``, ``TINY_TRIPLANE``) and flow (``TINY_FLOW``) settings of the training tests."""
 
 from __future__ import annotations
 
@@ -121,6 +122,19 @@ def make_trainer(tmp_path):
         return L.Trainer(**args)
 
     return make
+
+
+# ------------------------------------------------------------------------------------------------ GAN and flow
+TINY_GRAF = dict(
+    z_dim=8, z_app_dim=4, net_depth=2, net_width=16, skips=(), pos_freqs=2, dir_freqs=1, image_size=16, patch_size=8,
+    n_samples=4, n_importance=4, ndf=4, sample_every=2, n_grid=2, noise_steps=10,
+)  # fmt: skip
+TINY_TRIPLANE = dict(
+    TINY_GRAF, field="triplane", feature_channels=4, feature_resolution=8, base_channels=16, min_channels=8,
+    decoder_width=8, sampler="marched", grid_resolution=4, view_dependent=False, d_instance_norm=False,
+    optimizer="adam", noise_std=0.0,
+)  # fmt: skip
+TINY_FLOW = {"z_dim": 8, "point_layers": 2, "prior_layers": 2, "hidden": 16, "encoder_width": 16, "num_points": 48}
 
 
 # ------------------------------------------------------------------------------------------------ viewer

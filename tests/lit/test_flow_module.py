@@ -18,8 +18,8 @@ from gen3d.data.datamodules import PointCloudDataModule
 from gen3d.inference.checkpoint import check_resumable, checkpoint_kind, is_flow_checkpoint, is_lion_checkpoint
 from gen3d.inference.flow import FlowSampleSource, load_flow
 from gen3d.lit.flow_module import FlowModule
+from tests.conftest import TINY_FLOW
 
-TINY_FLOW = {"z_dim": 8, "point_layers": 2, "prior_layers": 2, "hidden": 16, "encoder_width": 16, "num_points": 48}
 FLOW_DATA = {
     "root": "procedural",
     "classes": ["mug"],

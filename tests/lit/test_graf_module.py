@@ -14,11 +14,8 @@ from gen3d.errors import InputError
 from gen3d.inference.graf import load_graf_generator
 from gen3d.lit.callbacks import AtomicCheckpointIO
 from gen3d.lit.graf_module import GRAFModule
-
-TINY = dict(
-    z_dim=8, z_app_dim=4, net_depth=2, net_width=16, skips=(), pos_freqs=2, dir_freqs=1, image_size=16, patch_size=8,
-    n_samples=4, n_importance=4, ndf=4, sample_every=2, n_grid=2, noise_steps=10,
-)  # fmt: skip
+from tests.conftest import TINY_GRAF as TINY
+from tests.conftest import TINY_TRIPLANE
 
 
 def _trainer(tmp_path, steps: int) -> pl.Trainer:
@@ -59,13 +56,6 @@ def test_graf_training_smoke_and_resume(tmp_path):
     model2 = GRAFModule(**TINY)
     _trainer(tmp_path, 3).fit(model2, datamodule=data, ckpt_path=ckpt, weights_only=True)
     assert int(model2.iteration) == 3
-
-
-TINY_TRIPLANE = dict(
-    TINY, field="triplane", feature_channels=4, feature_resolution=8, base_channels=16, min_channels=8,
-    decoder_width=8, sampler="marched", grid_resolution=4, view_dependent=False, d_instance_norm=False,
-    optimizer="adam", noise_std=0.0,
-)  # fmt: skip
 
 
 def test_triplane_marched_training_and_its_checkpoint_in_every_consumer(tmp_path):

@@ -14,6 +14,8 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from tests.conftest import TINY_FLOW, TINY_GRAF, TINY_TRIPLANE
+
 ACCUMULATING = {"index_put", "index_put_", "_index_put_impl_", "put", "put_"}
 
 
@@ -27,8 +29,7 @@ class _Accumulations(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
         kwargs = kwargs or {}
         name = func.overloadpacket.__name__
-        accumulate = kwargs.get("accumulate", args[3] if len(args) > 3 else False)  # (self, indices, values, acc.)
-        if name in ACCUMULATING and accumulate:
+        if name in ACCUMULATING and kwargs.get("accumulate", len(args) > 3 and args[3]):  # (self, indices, values, acc)
             self.calls.append(f"{name} into {tuple(args[0].shape)}")
         return func(*args, **kwargs)
 
@@ -52,21 +53,13 @@ def _fit_recorded(module, datamodule, make_trainer, steps: int) -> list[str]:
     return rec.calls
 
 
-GRAF_TINY = dict(
-    z_dim=8, z_app_dim=4, net_depth=2, net_width=16, skips=(), pos_freqs=2, dir_freqs=1, image_size=16, patch_size=8,
-    n_samples=4, n_importance=4, ndf=4, sample_every=100, n_grid=2, noise_steps=10,
-)  # fmt: skip
-FEATURE_TINY = dict(
-    feature_channels=4, feature_resolution=8, base_channels=16, min_channels=8, decoder_width=8, sampler="marched",
-    grid_resolution=4, view_dependent=False, d_instance_norm=False, optimizer="adam", noise_std=0.0,
-)  # fmt: skip
 GRAF_FIELDS = {
-    "graf": {},
-    "pigan": {"field": "pigan"},
-    "pigan marched": {"field": "pigan", "sampler": "marched", "grid_resolution": 4},
-    "triplane": {"field": "triplane", **FEATURE_TINY},
-    "triplane colour code": {"field": "triplane", "colour_code": True, **FEATURE_TINY},
-    "voxel": {"field": "voxel", **FEATURE_TINY},
+    "graf": TINY_GRAF,
+    "pigan": {**TINY_GRAF, "field": "pigan"},
+    "pigan marched": {**TINY_GRAF, "field": "pigan", "sampler": "marched", "grid_resolution": 4},
+    "triplane": TINY_TRIPLANE,
+    "triplane colour code": {**TINY_TRIPLANE, "colour_code": True},
+    "voxel": {**TINY_TRIPLANE, "field": "voxel"},
 }
 
 
@@ -78,7 +71,7 @@ def test_gan_training_steps_accumulate_without_atomics(field, tmp_path, make_tra
     data = GRAFDataModule(
         str(tmp_path / "imgs"), "shapes", 16, batch_size=4, num_workers=0, classes="mug,chair", per_class=2, views=2
     )
-    module = GRAFModule(**GRAF_TINY, **GRAF_FIELDS[field])
+    module = GRAFModule(**GRAF_FIELDS[field])
     assert _fit_recorded(module, data, make_trainer, steps=4) == []
 
 
@@ -94,5 +87,4 @@ def test_point_diffusion_training_steps_accumulate_without_atomics(stage, tiny_c
 def test_flow_training_steps_accumulate_without_atomics(datamodule, make_trainer):
     from gen3d.lit.flow_module import FlowModule
 
-    config = {"z_dim": 8, "point_layers": 2, "prior_layers": 2, "hidden": 16, "encoder_width": 16, "num_points": 48}
-    assert _fit_recorded(FlowModule(config=config), datamodule, make_trainer, steps=2) == []
+    assert _fit_recorded(FlowModule(config=dict(TINY_FLOW)), datamodule, make_trainer, steps=2) == []

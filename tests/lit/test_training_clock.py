@@ -8,8 +8,7 @@ import torch
 
 from gen3d.lit.callbacks import TrainingClock
 from gen3d.lit.flow_module import FlowModule
-
-TINY_FLOW = {"z_dim": 8, "point_layers": 2, "prior_layers": 2, "hidden": 16, "encoder_width": 16, "num_points": 48}
+from tests.conftest import TINY_FLOW
 
 
 class _Slow(TrainingClock):

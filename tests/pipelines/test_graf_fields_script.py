@@ -35,12 +35,15 @@ def test_each_recipe_builds_its_field_with_the_demo_settings(script):
         assert {k: v for k, v in vars(cfg).items() if k != "model"} == {
             k: v for k, v in vars(demo).items() if k != "model"
         }
-        changed = {k for k in cfg.model if cfg.model[k] != demo.model[k]}
-        assert changed == {k for k, v in script.RECIPES[name][1].items() if demo.model[k] != v}
+        changed = {k for k in cfg.model if cfg.model[k] != demo.model.get(k)}
+        assert changed == {k for k, v in script.RECIPES[name][1].items() if demo.model.get(k) != v}
         module = GRAFModule(**cfg.model)
         assert type(module.generator.field) is kind, name
     voxel = GRAFModule(**script.demo_config("voxel", None).model).generator.field
     assert voxel.channels == 4 and voxel.decoder.hidden == 0  # direct colour: density and colour read from the grid
+    pigan_cfg = script.demo_config("pigan", None).model
+    pigan = GRAFModule(**pigan_cfg).generator.field
+    assert pigan.input_scale * pigan_cfg["bound"] == pytest.approx(1.0)  # the field's cube warped to [-1, 1]^3
     assert script.demo_config("triplane", 5).iterations == 5
 
 

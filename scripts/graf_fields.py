@@ -42,12 +42,12 @@ RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
 
 def demo_config(field: str, iterations: int | None) -> Any:
     """The demo's :class:`~gen3d.pipelines.graf_demo.GrafDemoConfig` with ``field``'s model settings."""
-    import yaml
+    import dataclasses
 
-    from gen3d.pipelines.graf_demo import PRESET, load_graf_demo_config
+    from gen3d.pipelines.graf_demo import load_graf_demo_config
 
-    model = yaml.safe_load(PRESET.read_text(encoding="utf-8"))["model"]
-    return load_graf_demo_config(model={**model, **RECIPES[field][1]}, iterations=iterations)
+    cfg = load_graf_demo_config(iterations=iterations)
+    return dataclasses.replace(cfg, model={**cfg.model, **RECIPES[field][1]})
 
 
 def train_one(field: str, out: Path, iterations: int | None) -> None:
@@ -57,12 +57,10 @@ def train_one(field: str, out: Path, iterations: int | None) -> None:
     run_graf_demo(out / field, demo_config(field, iterations))
 
 
-def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
-    return "n/a" if value is None or value != value else f"{scale * value:.{digits}f}"
-
-
 def table_row(label: str, m: dict[str, Any], iterations: Any = "", minutes: Any = "") -> str:
     """One markdown row: FID, KID x100 (std), consistency x100, 1-NNA-CD %, COV-CD %, MMD-CD x1e3."""
+    from gen3d.pipelines.graf_demo import _fmt  # the demo table's number format
+
     g = m["geometry"]
     cells = [
         label, str(iterations), str(minutes), _fmt(m["FID"], digits=1),
@@ -85,9 +83,9 @@ def fields_table(results: dict[str, dict[str, Any]]) -> str:
             r = results[name]
             lines.append(table_row(label, r, r["iterations"], f"{r['seconds']['train'] / 60:.1f}"))
     if results:
-        base = results.get("triplane", next(iter(results.values())))["baselines"]
-        untrained = "untrained triplane" if "triplane" in results else f"untrained {next(iter(results))}"
-        lines.append(table_row(untrained, base["untrained"]))
+        first = "triplane" if "triplane" in results else next(iter(results))
+        base = results[first]["baselines"]
+        lines.append(table_row(f"untrained {first}", base["untrained"]))
         lines.append(table_row("real data (held-out)", base["oracle"]))
     return "\n".join(lines)
 
